@@ -1,1 +1,427 @@
-//! Work in progress.
+//! The one instrumentation API every tracewire adapter calls.
+//!
+//! An adapter builds one [`Instrumentation`] per layer (it names the instrumentation scope and
+//! chooses where spans come from), then per operation calls [`Instrumentation::start`] with a
+//! [`SpanStart`] and receives an [`ActiveSpan`]: it records attributes and errors on it, keeps its
+//! context current while the operation runs ([`ActiveSpan::enter`], [`ActiveSpan::instrument`]),
+//! and ends it.
+//!
+//! # Two span worlds
+//!
+//! Applications live in one of two worlds, and the same adapter code serves both:
+//!
+//! - **`tracing` with a `tracing-opentelemetry` layer.** The span is created as a `tracing` span
+//!   (`otel.name` / `otel.kind` fields) so that `tracing::info!` inside a handler becomes an event
+//!   on it, `#[instrument]` functions nest under it and a `fmt` layer can print it.
+//! - **OpenTelemetry only.** The span is created with the OpenTelemetry tracer API and its context
+//!   is attached on every poll, so OpenTelemetry API spans nest under it.
+//!
+//! [`SpanBackend::Auto`] (the default) decides per span: it creates the `tracing` span and keeps
+//! it only if a `tracing-opentelemetry` layer actually produced an OpenTelemetry span for it. A
+//! subscriber filter that hides the span, or a subscriber without the layer, falls back to an
+//! OpenTelemetry API span, so a filter can never break propagation (the failure mode of crates
+//! whose spans exist only in `tracing`). Whatever the world, attributes, status and the end are
+//! recorded on the OpenTelemetry span directly, with typed values.
+//!
+//! ```
+//! use opentelemetry::KeyValue;
+//! use opentelemetry::trace::SpanKind;
+//! use tracewire_core::instrument::{Instrumentation, SpanStart};
+//!
+//! let instrumentation = Instrumentation::builder("tracewire-example").build();
+//! let span = instrumentation.start(
+//!     SpanStart::new(SpanKind::Internal, "work").attribute(KeyValue::new("work.items", 3_i64)),
+//! );
+//! span.in_scope(|| { /* work that should see the span as current */ });
+//! span.end();
+//! ```
+
+mod span;
+
+pub use span::{ActiveSpan, SpanGuard};
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Once, OnceLock};
+
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::metrics::{Meter, MeterProvider};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::context::current_context;
+
+/// Where an adapter's spans come from; see the [module documentation](self).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpanBackend {
+    /// Use a `tracing` span when a `tracing-opentelemetry` layer records it, otherwise an
+    /// OpenTelemetry API span.
+    #[default]
+    Auto,
+    /// Like [`SpanBackend::Auto`], but warn (once) when the `tracing` span could not be used,
+    /// for applications that expect every span in their `tracing` subscriber.
+    Tracing,
+    /// Always use the OpenTelemetry tracer API and never touch `tracing`: the cheapest path.
+    OpenTelemetry,
+}
+
+/// Which context a new span is parented on.
+#[derive(Clone, Debug, Default)]
+pub enum Parent {
+    /// The current context: the active OpenTelemetry span, or else the current `tracing` span.
+    #[default]
+    Current,
+    /// An explicit context, typically one extracted from incoming headers.
+    Context(Context),
+    /// No parent: the span starts a new trace.
+    Root,
+}
+
+/// Everything needed to start a span: kind, name, the attributes samplers must see, parent and
+/// links.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use opentelemetry::trace::SpanKind;
+/// use tracewire_core::instrument::{Parent, SpanStart};
+///
+/// let start = SpanStart::new(SpanKind::Server, "GET /users/{id}")
+///     .attribute(KeyValue::new("http.request.method", "GET"))
+///     .parent(Parent::Root);
+/// assert_eq!(start.name(), "GET /users/{id}");
+/// ```
+#[derive(Debug)]
+pub struct SpanStart {
+    kind: SpanKind,
+    name: Cow<'static, str>,
+    attributes: Vec<KeyValue>,
+    parent: Parent,
+    links: Vec<Link>,
+}
+
+impl SpanStart {
+    /// A span of `kind` named `name`, parented on the current context.
+    pub fn new(kind: SpanKind, name: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            attributes: Vec::new(),
+            parent: Parent::Current,
+            links: Vec::new(),
+        }
+    }
+
+    /// Adds one start attribute.
+    pub fn attribute(mut self, attribute: KeyValue) -> Self {
+        self.attributes.push(attribute);
+        self
+    }
+
+    /// Replaces the start attributes (pass a vector built with the right capacity to avoid
+    /// reallocations).
+    pub fn attributes(mut self, attributes: Vec<KeyValue>) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    /// Sets the parent.
+    pub fn parent(mut self, parent: Parent) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// Adds a link (for example to an untrusted caller's context, or to a message's creation
+    /// context).
+    pub fn link(mut self, link: Link) -> Self {
+        self.links.push(link);
+        self
+    }
+
+    /// The span name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The span kind.
+    pub fn kind(&self) -> &SpanKind {
+        &self.kind
+    }
+
+    /// The start attributes.
+    pub fn start_attributes(&self) -> &[KeyValue] {
+        &self.attributes
+    }
+}
+
+/// One adapter's instrumentation: its scope, tracer, meter and span backend. Cheap to clone.
+///
+/// The tracer and meter come from the providers given to the builder, or else from the global
+/// providers, resolved when the first span starts (respectively when [`Instrumentation::meter`] is
+/// first called) rather than when the layer is built, so a layer built before the application
+/// installs its providers still reports.
+#[derive(Clone)]
+pub struct Instrumentation {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    scope: InstrumentationScope,
+    backend: SpanBackend,
+    tracer: OnceLock<BoxedTracer>,
+    meter: OnceLock<Meter>,
+}
+
+impl fmt::Debug for Instrumentation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instrumentation")
+            .field("scope", &self.inner.scope.name())
+            .field("backend", &self.inner.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Instrumentation`].
+///
+/// ```
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use tracewire_core::instrument::{Instrumentation, SpanBackend};
+///
+/// let provider = SdkTracerProvider::builder().build();
+/// let instrumentation = Instrumentation::builder("tracewire-axum")
+///     .version("0.1.0")
+///     .tracer_provider(&provider)
+///     .backend(SpanBackend::OpenTelemetry)
+///     .build();
+/// assert_eq!(instrumentation.backend(), SpanBackend::OpenTelemetry);
+/// ```
+#[must_use]
+pub struct InstrumentationBuilder {
+    name: Cow<'static, str>,
+    version: Option<Cow<'static, str>>,
+    backend: SpanBackend,
+    tracer_factory: Option<Box<dyn FnOnce(InstrumentationScope) -> BoxedTracer + Send>>,
+    meter_factory: Option<Box<dyn FnOnce(InstrumentationScope) -> Meter + Send>>,
+}
+
+impl fmt::Debug for InstrumentationBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstrumentationBuilder")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Instrumentation {
+    /// Starts a builder for the instrumentation scope `name` (the adapter's crate name).
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> InstrumentationBuilder {
+        InstrumentationBuilder {
+            name: name.into(),
+            version: None,
+            backend: SpanBackend::default(),
+            tracer_factory: None,
+            meter_factory: None,
+        }
+    }
+
+    /// The span backend this instrumentation uses.
+    pub fn backend(&self) -> SpanBackend {
+        self.inner.backend
+    }
+
+    /// The instrumentation scope spans and metrics are reported under.
+    pub fn scope(&self) -> &InstrumentationScope {
+        &self.inner.scope
+    }
+
+    /// The meter for this scope: from the builder's meter provider, else from the global one at
+    /// the time of the first call. Adapters create their instruments once, on first use.
+    pub fn meter(&self) -> &Meter {
+        self.inner
+            .meter
+            .get_or_init(|| global::meter_provider().meter_with_scope(self.inner.scope.clone()))
+    }
+
+    fn tracer(&self) -> &BoxedTracer {
+        self.inner
+            .tracer
+            .get_or_init(|| global::tracer_with_scope(self.inner.scope.clone()))
+    }
+
+    /// Starts a span; see [`SpanStart`] and the [module documentation](self) for the backends.
+    pub fn start(&self, start: SpanStart) -> ActiveSpan {
+        let SpanStart {
+            kind,
+            name,
+            attributes,
+            parent,
+            links,
+        } = start;
+        let parent = match parent {
+            Parent::Current => None,
+            Parent::Context(cx) => Some(cx),
+            Parent::Root => Some(Context::new()),
+        };
+        let tracing_span = match self.inner.backend {
+            SpanBackend::OpenTelemetry => None,
+            backend => match tracing_span(&kind, &name, &attributes, parent.as_ref(), &links) {
+                TracingSpan::Recorded(span, cx) => return ActiveSpan::new(cx, Some(span)),
+                TracingSpan::Unrecorded(span) => {
+                    warn_tracing_fallback(backend);
+                    span
+                }
+            },
+        };
+        let parent = parent.unwrap_or_else(current_context);
+        let builder = self
+            .tracer()
+            .span_builder(name)
+            .with_kind(kind)
+            .with_attributes(attributes)
+            .with_links(links);
+        let span = self.tracer().build_with_context(builder, &parent);
+        ActiveSpan::new(parent.with_span(span), tracing_span)
+    }
+}
+
+impl InstrumentationBuilder {
+    /// The scope version (the adapter's crate version).
+    pub fn version(mut self, version: impl Into<Cow<'static, str>>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Where spans come from; the default is [`SpanBackend::Auto`].
+    pub fn backend(mut self, backend: SpanBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Use this tracer provider instead of the global one.
+    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider + Clone + Send + 'static,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        let provider = provider.clone();
+        self.tracer_factory = Some(Box::new(move |scope| {
+            BoxedTracer::new(Box::new(provider.tracer_with_scope(scope)))
+        }));
+        self
+    }
+
+    /// Use this meter provider instead of the global one.
+    pub fn meter_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: MeterProvider + Clone + Send + 'static,
+    {
+        let provider = provider.clone();
+        self.meter_factory = Some(Box::new(move |scope| provider.meter_with_scope(scope)));
+        self
+    }
+
+    /// Builds the instrumentation.
+    pub fn build(self) -> Instrumentation {
+        let mut scope = InstrumentationScope::builder(self.name)
+            .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL);
+        if let Some(version) = self.version {
+            scope = scope.with_version(version);
+        }
+        let scope = scope.build();
+        let tracer = OnceLock::new();
+        if let Some(make) = self.tracer_factory {
+            let _ = tracer.set(make(scope.clone()));
+        }
+        let meter = OnceLock::new();
+        if let Some(make) = self.meter_factory {
+            let _ = meter.set(make(scope.clone()));
+        }
+        Instrumentation {
+            inner: Arc::new(Inner {
+                scope,
+                backend: self.backend,
+                tracer,
+                meter,
+            }),
+        }
+    }
+}
+
+/// The outcome of trying to express a span as a `tracing` span.
+enum TracingSpan {
+    /// A `tracing-opentelemetry` layer built the OpenTelemetry span; here with its context.
+    Recorded(tracing::Span, Context),
+    /// No OpenTelemetry span behind it. The `tracing` span is kept when enabled (a `fmt` layer
+    /// still shows it); `None` when no subscriber wants it.
+    Unrecorded(Option<tracing::Span>),
+}
+
+/// One callsite per kind, so a `fmt` layer prints `server{otel.name="GET /"}` and not a generic
+/// name; the OpenTelemetry name and kind travel in the `otel.*` fields.
+fn new_tracing_span(kind: &SpanKind, name: &str) -> tracing::Span {
+    match kind {
+        SpanKind::Server => {
+            tracing::info_span!(target: "tracewire", "server", otel.name = name, otel.kind = "server")
+        }
+        SpanKind::Client => {
+            tracing::info_span!(target: "tracewire", "client", otel.name = name, otel.kind = "client")
+        }
+        SpanKind::Producer => {
+            tracing::info_span!(target: "tracewire", "producer", otel.name = name, otel.kind = "producer")
+        }
+        SpanKind::Consumer => {
+            tracing::info_span!(target: "tracewire", "consumer", otel.name = name, otel.kind = "consumer")
+        }
+        SpanKind::Internal => {
+            tracing::info_span!(target: "tracewire", "internal", otel.name = name, otel.kind = "internal")
+        }
+    }
+}
+
+fn tracing_span(
+    kind: &SpanKind,
+    name: &str,
+    attributes: &[KeyValue],
+    parent: Option<&Context>,
+    links: &[Link],
+) -> TracingSpan {
+    let span = new_tracing_span(kind, name);
+    if span.is_disabled() {
+        return TracingSpan::Unrecorded(None);
+    }
+    if let Some(parent) = parent
+        && span.set_parent(parent.clone()).is_err()
+    {
+        return TracingSpan::Unrecorded(Some(span));
+    }
+    for link in links {
+        span.add_link_with_attributes(link.span_context.clone(), link.attributes.clone());
+    }
+    // Cloned, not moved: if no OpenTelemetry span appears, the fallback needs them.
+    for attribute in attributes {
+        span.set_attribute(attribute.key.clone(), attribute.value.clone());
+    }
+    // `context()` starts the OpenTelemetry span, after the sampler-relevant attributes are set.
+    let cx = span.context();
+    if cx.span().span_context().is_valid() {
+        TracingSpan::Recorded(span, cx)
+    } else {
+        // A per-layer filter can hide the span from the OpenTelemetry layer while others see it.
+        TracingSpan::Unrecorded(Some(span))
+    }
+}
+
+fn warn_tracing_fallback(backend: SpanBackend) {
+    static WARNED: Once = Once::new();
+    if backend == SpanBackend::Tracing {
+        WARNED.call_once(|| {
+            tracing::warn!(
+                target: "tracewire",
+                "SpanBackend::Tracing: no tracing-opentelemetry layer recorded the span (missing layer or filtered out); using OpenTelemetry API spans"
+            );
+        });
+    }
+}

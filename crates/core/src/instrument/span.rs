@@ -1,0 +1,166 @@
+use std::borrow::Cow;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{SpanContext, SpanId, Status, TraceContextExt, TraceId};
+use opentelemetry::{Context, ContextGuard, KeyValue, Value};
+
+use crate::context::InContext;
+use opentelemetry_semantic_conventions::attribute::ERROR_TYPE;
+
+/// A started span and its context, returned by
+/// [`Instrumentation::start`](super::Instrumentation::start).
+///
+/// Attributes, status and events go straight to the OpenTelemetry span with their types intact,
+/// whichever [backend](super::SpanBackend) created it. The span ends when [`ActiveSpan::end`] is
+/// called or, failing that, when the `ActiveSpan` is dropped (a cancelled request still ends its
+/// span).
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use opentelemetry::trace::SpanKind;
+/// use tracewire_core::instrument::{Instrumentation, SpanStart};
+///
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # rt.block_on(async {
+/// let instrumentation = Instrumentation::builder("example").build();
+/// let span = instrumentation.start(SpanStart::new(SpanKind::Client, "GET"));
+/// let status = span.instrument(async { 503_i64 }).await;
+/// span.set_attribute(KeyValue::new("http.response.status_code", status));
+/// span.set_error("503");
+/// span.end();
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct ActiveSpan {
+    cx: Context,
+    tracing_span: Option<tracing::Span>,
+    started: Instant,
+    ended: bool,
+}
+
+/// Keeps an [`ActiveSpan`]'s context current until dropped; see [`ActiveSpan::enter`].
+///
+/// Not `Send`: hold it within one poll, never across an `.await`.
+#[derive(Debug)]
+#[must_use = "the span is current only while the guard lives"]
+pub struct SpanGuard<'a> {
+    // Field order is drop order: detach the OpenTelemetry context, then exit the tracing span.
+    _context: ContextGuard,
+    _entered: Option<tracing::span::Entered<'a>>,
+}
+
+impl ActiveSpan {
+    pub(super) fn new(cx: Context, tracing_span: Option<tracing::Span>) -> Self {
+        Self {
+            cx,
+            tracing_span,
+            started: Instant::now(),
+            ended: false,
+        }
+    }
+
+    /// The context holding this span: pass it to a propagator to inject, or use it as a parent.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// The span's trace id (valid even when the span is not sampled).
+    pub fn trace_id(&self) -> TraceId {
+        self.cx.span().span_context().trace_id()
+    }
+
+    /// The span's id.
+    pub fn span_id(&self) -> SpanId {
+        self.cx.span().span_context().span_id()
+    }
+
+    /// A copy of the span's [`SpanContext`].
+    pub fn span_context(&self) -> SpanContext {
+        self.cx.span().span_context().clone()
+    }
+
+    /// Whether the span records anything; when it does not (sampled out), adapters skip work whose
+    /// only purpose is attributes.
+    pub fn is_recording(&self) -> bool {
+        self.cx.span().is_recording()
+    }
+
+    /// Time since the span started: the value duration metrics record, so they equal the span.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Sets one attribute.
+    pub fn set_attribute(&self, attribute: KeyValue) {
+        self.cx.span().set_attribute(attribute);
+    }
+
+    /// Sets several attributes.
+    pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
+        self.cx.span().set_attributes(attributes);
+    }
+
+    /// Marks the span failed: status Error with no description and `error.type` set, the pair
+    /// the conventions require for every failure.
+    pub fn set_error(&self, error_type: impl Into<Value>) {
+        self.set_error_with_description(error_type, "");
+    }
+
+    /// Marks the span failed with a status description (for example an exception message; never
+    /// the status code again, never secrets).
+    pub fn set_error_with_description(
+        &self,
+        error_type: impl Into<Value>,
+        description: impl Into<Cow<'static, str>>,
+    ) {
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new(ERROR_TYPE, error_type));
+        span.set_status(Status::error(description));
+    }
+
+    /// Adds an event.
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        self.cx.span().add_event(name, attributes);
+    }
+
+    /// Makes the span current until the guard drops: the OpenTelemetry context is attached and,
+    /// when the span is also a `tracing` span, that span is entered, so events, `#[instrument]`
+    /// functions and OpenTelemetry API spans all nest under it.
+    pub fn enter(&self) -> SpanGuard<'_> {
+        let entered = self.tracing_span.as_ref().map(tracing::Span::enter);
+        SpanGuard {
+            _context: self.cx.clone().attach(),
+            _entered: entered,
+        }
+    }
+
+    /// Runs `f` with the span current.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.enter();
+        f()
+    }
+
+    /// Wraps `future` so the span is current on every poll.
+    pub fn instrument<F: Future>(&self, future: F) -> InContext<F> {
+        InContext::new(future, self.cx.clone(), self.tracing_span.clone())
+    }
+
+    /// Ends the span now.
+    pub fn end(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.cx.span().end();
+        }
+    }
+}
+
+impl Drop for ActiveSpan {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

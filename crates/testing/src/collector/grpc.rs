@@ -1,0 +1,87 @@
+//! The OTLP/gRPC transport: opentelemetry-proto's generated tonic services.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use super::{Export, Store};
+
+/// Serves the three OTLP services until the task is aborted.
+pub(super) async fn serve(listener: TcpListener, store: Arc<Store>) {
+    let receiver = Receiver(store);
+    let result = Server::builder()
+        .add_service(TraceServiceServer::new(receiver.clone()))
+        .add_service(MetricsServiceServer::new(receiver.clone()))
+        .add_service(LogsServiceServer::new(receiver))
+        .serve_with_incoming(TcpIncoming::from(listener))
+        .await;
+    // Serving only ends on a listener failure; a test then sees nothing arrive, and its
+    // `wait_for_*` call times out with what was received. Say why on stderr.
+    if let Err(error) = result {
+        eprintln!("tracewire-testing: fake OTLP/gRPC collector stopped: {error}");
+    }
+}
+
+#[derive(Clone)]
+struct Receiver(Arc<Store>);
+
+impl Receiver {
+    fn record<T>(&self, request: Request<T>, wrap: fn(T) -> Export) {
+        let (metadata, _extensions, message) = request.into_parts();
+        self.0.record(metadata.into_headers(), wrap(message));
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.record(request, Export::Traces);
+        Ok(Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Receiver {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.record(request, Export::Metrics);
+        Ok(Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Receiver {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        self.record(request, Export::Logs);
+        Ok(Response::new(ExportLogsServiceResponse::default()))
+    }
+}
