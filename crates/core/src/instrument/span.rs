@@ -6,7 +6,7 @@ use opentelemetry::trace::{SpanContext, SpanId, Status, TraceContextExt, TraceId
 use opentelemetry::{Context, ContextGuard, KeyValue, Value};
 
 use crate::context::InContext;
-use opentelemetry_semantic_conventions::attribute::ERROR_TYPE;
+use crate::semconv::error::ERROR_TYPE;
 
 /// A started span and its context, returned by
 /// [`Instrumentation::start`](super::Instrumentation::start).

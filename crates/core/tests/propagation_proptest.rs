@@ -1,0 +1,265 @@
+//! Property tests: arbitrary header values never panic and never produce an invalid context,
+//! and inject followed by extract is the identity.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::{
+    Context,
+    baggage::BaggageExt,
+    propagation::{TextMapCompositePropagator, TextMapPropagator},
+    trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
+};
+use proptest::{prelude::*, strategy::ValueTree};
+use tracewire_core::propagation::{
+    HeaderExtractor, HeaderInjector, JaegerPropagator, PairExtractor, PairInjector, PropagatorKind,
+    TraceContextPropagator,
+};
+
+const HEADERS: [&str; 11] = [
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "uber-trace-id",
+    "uberctx-key",
+    "uberctx-",
+];
+
+const VALID: &str = "00-12345678901234567890123456789012-1234567890123456-01";
+
+fn every_propagator() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(
+        [
+            PropagatorKind::TraceContext,
+            PropagatorKind::Baggage,
+            PropagatorKind::B3,
+            PropagatorKind::B3Multi,
+            PropagatorKind::Jaeger,
+        ]
+        .into_iter()
+        .map(PropagatorKind::build)
+        .collect(),
+    )
+}
+
+fn marker() -> SpanContext {
+    SpanContext::new(
+        TraceId::from(0xaaaa),
+        SpanId::from(0xbbbb),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    )
+}
+
+/// Starting from the valid marker, the span context stays valid and remote whatever the input:
+/// a propagator either replaces it with a valid extracted one or leaves it alone.
+fn assert_sane(cx: &Context) {
+    let span = cx.span();
+    let span_context = span.span_context();
+    assert!(span_context.is_valid(), "{span_context:?}");
+    assert!(span_context.is_remote());
+    assert!(cx.baggage().len() <= 64);
+}
+
+/// Values near the traceparent grammar: mostly well-formed fields, with each field sometimes
+/// wrong, so both outcomes and every edge are hit often.
+fn near_traceparent() -> impl Strategy<Value = String> {
+    let field = |good: &'static str, zero: &'static str, bad: &'static str| prop_oneof![6 => good, 1 => zero, 2 => bad];
+    let separator = || prop_oneof![12 => Just("-".to_owned()), 1 => "[_. ]"];
+    (
+        "[ \t]{0,2}",
+        field("[0-9a-f]{2}", "ff|00", "[0-9a-fA-F.+-]{1,3}"),
+        separator(),
+        field("[0-9a-f]{32}", "0{32}", "[0-9a-fA-F+]{30,33}"),
+        separator(),
+        field("[0-9a-f]{16}", "0{16}", "[0-9a-fA-F+]{15,17}"),
+        separator(),
+        field("[0-9a-f]{2}", "00|ff", "[0-9a-fA-F.]{1,3}"),
+        prop_oneof![4 => Just(String::new()), 1 => "-[a-z.-]{0,5}", 1 => "[.][a-z]{0,3}"],
+        "[ \t]{0,2}",
+    )
+        .prop_map(
+            |(lead, version, s1, trace_id, s2, span_id, s3, flags, rest, trail)| {
+                format!("{lead}{version}{s1}{trace_id}{s2}{span_id}{s3}{flags}{rest}{trail}")
+            },
+        )
+}
+
+/// A reference reading of the W3C rules, written independently of the propagator.
+fn w3c_accepts(value: &str) -> bool {
+    let lower_hex = |field: &str, len: usize| {
+        field.len() == len
+            && field
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let non_zero = |field: &str| field.bytes().any(|b| b != b'0');
+    let mut fields = value.trim_matches([' ', '\t']).split('-');
+    let (Some(version), Some(trace_id), Some(span_id), Some(flags)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return false;
+    };
+    let has_more_fields = fields.next().is_some();
+    lower_hex(version, 2)
+        && version != "ff"
+        && !(version == "00" && has_more_fields)
+        && lower_hex(trace_id, 32)
+        && non_zero(trace_id)
+        && lower_hex(span_id, 16)
+        && non_zero(span_id)
+        && lower_hex(flags, 2)
+}
+
+fn extract_traceparent(value: &str) -> Option<SpanContext> {
+    let mut headers = HeaderMap::new();
+    headers.insert("traceparent", HeaderValue::from_str(value).ok()?);
+    let cx = TraceContextPropagator::new().extract(&HeaderExtractor::new(&headers));
+    let span_context = span_context_of(&cx);
+    span_context.is_valid().then_some(span_context)
+}
+
+fn span_context_of(cx: &Context) -> SpanContext {
+    cx.span().span_context().clone()
+}
+
+fn span_contexts() -> impl Strategy<Value = SpanContext> {
+    let key = "[a-z0-9][a-z0-9_*/-]{0,10}(@[a-z][a-z0-9_*/-]{0,8})?";
+    let value = "[!-+\\--<>-~]([ !-+\\--<>-~]{0,10}[!-+\\--<>-~])?";
+    (
+        1..=u128::MAX,
+        1..=u64::MAX,
+        0u8..=3,
+        proptest::collection::btree_map(key, value, 0..=32),
+    )
+        .prop_map(|(trace_id, span_id, flags, members)| {
+            SpanContext::new(
+                TraceId::from(trace_id),
+                SpanId::from(span_id),
+                TraceFlags::new(flags),
+                true,
+                TraceState::from_key_value(members).expect("generated members are valid"),
+            )
+        })
+}
+
+/// Guards the property below: the generator must produce plenty of both outcomes.
+#[test]
+fn near_traceparent_generates_valid_and_invalid_values() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = near_traceparent();
+    let accepted = (0..1000)
+        .filter(|_| {
+            let value = strategy.new_tree(&mut runner).expect("a value").current();
+            w3c_accepts(&value)
+        })
+        .count();
+    assert!(
+        (100..900).contains(&accepted),
+        "{accepted} of 1000 accepted"
+    );
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_through_every_carrier_and_propagator(
+        header in 0..HEADERS.len(),
+        bytes in proptest::collection::vec(any::<u8>(), 0..120),
+    ) {
+        let propagator = every_propagator();
+        let prior = Context::new().with_remote_span_context(marker());
+        let name = HEADERS[header];
+
+        let pairs: [(&str, &[u8]); 2] = [("traceparent", VALID.as_bytes()), (name, &bytes)];
+        for extractor in [PairExtractor::new(pairs), PairExtractor::new([(name, bytes.as_slice())])] {
+            assert_sane(&propagator.extract_with_context(&prior, &extractor));
+        }
+
+        if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+            let mut headers = HeaderMap::new();
+            headers.append(HeaderName::from_static(name), value.clone());
+            assert_sane(&propagator.extract_with_context(&prior, &HeaderExtractor::new(&headers)));
+            headers.append(HeaderName::from_static(name), value);
+            assert_sane(&propagator.extract_with_context(&prior, &HeaderExtractor::new(&headers)));
+        }
+    }
+
+    #[test]
+    fn arbitrary_strings_as_every_header(header in 0..HEADERS.len(), value in "\\PC{0,80}") {
+        let propagator = every_propagator();
+        let prior = Context::new().with_remote_span_context(marker());
+        let extractor = PairExtractor::new([(HEADERS[header], value.as_bytes())]);
+        assert_sane(&propagator.extract_with_context(&prior, &extractor));
+    }
+
+    #[test]
+    fn traceparent_is_accepted_exactly_when_the_w3c_rules_allow(value in near_traceparent()) {
+        let extracted = extract_traceparent(&value);
+        prop_assert_eq!(extracted.is_some(), w3c_accepts(&value), "{:?}", value);
+        if let Some(span_context) = extracted {
+            let trimmed = value.trim_matches([' ', '\t']);
+            prop_assert_eq!(format!("{:032x}", span_context.trace_id()), &trimmed[3..35]);
+            prop_assert_eq!(format!("{:016x}", span_context.span_id()), &trimmed[36..52]);
+        }
+    }
+
+    #[test]
+    fn invalid_tracestate_never_invalidates_traceparent(value in "[ -~]{0,300}") {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static(VALID));
+        headers.insert("tracestate", HeaderValue::from_str(&value).expect("printable ASCII"));
+        let cx = TraceContextPropagator::new().extract(&HeaderExtractor::new(&headers));
+        let span = cx.span();
+        prop_assert!(span.span_context().is_valid());
+        let members = span.span_context().trace_state().into_iter().count();
+        prop_assert!(members <= 32);
+    }
+
+    #[test]
+    fn trace_context_round_trip_is_the_identity(span_context in span_contexts()) {
+        let propagator = TraceContextPropagator::new();
+        let cx = Context::new().with_remote_span_context(span_context.clone());
+
+        let mut headers = HeaderMap::new();
+        propagator.inject_context(&cx, &mut HeaderInjector(&mut headers));
+        let back = propagator.extract(&HeaderExtractor::new(&headers));
+        prop_assert_eq!(span_context_of(&back), span_context.clone());
+
+        let mut injector = PairInjector::new();
+        propagator.inject_context(&cx, &mut injector);
+        let pairs = injector.into_pairs();
+        let extractor = PairExtractor::new(pairs.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
+        prop_assert_eq!(span_context_of(&propagator.extract(&extractor)), span_context);
+    }
+
+    #[test]
+    fn jaeger_and_b3_round_trip_the_ids_and_sampled_flag(
+        trace_id in 1..=u128::MAX,
+        span_id in 1..=u64::MAX,
+        sampled in any::<bool>(),
+    ) {
+        let span_context = SpanContext::new(
+            TraceId::from(trace_id),
+            SpanId::from(span_id),
+            TraceFlags::default().with_sampled(sampled),
+            true,
+            TraceState::NONE,
+        );
+        let cx = Context::new().with_remote_span_context(span_context.clone());
+        let propagators: [Box<dyn TextMapPropagator + Send + Sync>; 3] = [
+            Box::new(JaegerPropagator::new()),
+            PropagatorKind::B3.build(),
+            PropagatorKind::B3Multi.build(),
+        ];
+        for propagator in propagators {
+            let mut headers = HeaderMap::new();
+            propagator.inject_context(&cx, &mut HeaderInjector(&mut headers));
+            let back = propagator.extract(&HeaderExtractor::new(&headers));
+            prop_assert_eq!(span_context_of(&back), span_context.clone(), "{:?}", propagator);
+        }
+    }
+}
