@@ -3,7 +3,7 @@
 //! "Current" means the same in both span worlds (see [`instrument`](crate::instrument)): the
 //! active OpenTelemetry context, or else the context of the current `tracing` span when a
 //! `tracing-opentelemetry` layer records it. Spawned tasks and threads do not inherit either by
-//! themselves; [`spawn`] and [`spawn_thread`] carry both across.
+//! themselves; `spawn` (feature `tokio`) and [`spawn_thread`] carry both across.
 //!
 //! ```
 //! use tracewire_core::context::{current_trace_id, ContextFutureExt};

@@ -49,6 +49,13 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
+/// Serves one request: a server span from a remote parent, `work` run inside it, then the end.
+fn serve<F: std::future::Future>(instrumentation: &Instrumentation, work: F) {
+    let span = instrumentation.start(server_start());
+    block_on(span.instrument(work));
+    span.end();
+}
+
 /// Work a handler does: an OpenTelemetry API span, then a `tracing` span with an event.
 async fn handler(capture: &TelemetryCapture) {
     let tracer = capture.tracer_provider().tracer("app");
@@ -93,12 +100,10 @@ fn tracing_world_events_instrument_and_otel_spans_nest() {
     let instrumentation = instrumentation(&capture, SpanBackend::Auto);
 
     tracing::dispatcher::with_default(&capture.tracing_dispatch(), || {
-        let span = instrumentation.start(server_start());
-        block_on(span.instrument(async {
+        serve(&instrumentation, async {
             tracing::info!("handler started");
             handler(&capture).await;
-        }));
-        span.end();
+        });
     });
 
     let spans = capture.spans();
@@ -121,9 +126,7 @@ fn a_filter_that_hides_our_span_does_not_break_the_trace() {
 
     let dispatch = capture.tracing_dispatch_with_filter(LevelFilter::WARN);
     tracing::dispatcher::with_default(&dispatch, || {
-        let span = instrumentation.start(server_start());
-        block_on(span.instrument(handler(&capture)));
-        span.end();
+        serve(&instrumentation, handler(&capture));
     });
 
     let spans = capture.spans();
@@ -142,9 +145,7 @@ fn forced_opentelemetry_backend_still_parents_instrumented_functions() {
     let instrumentation = instrumentation(&capture, SpanBackend::OpenTelemetry);
 
     tracing::dispatcher::with_default(&capture.tracing_dispatch(), || {
-        let span = instrumentation.start(server_start());
-        block_on(span.instrument(handler(&capture)));
-        span.end();
+        serve(&instrumentation, handler(&capture));
     });
 
     let spans = capture.spans();
@@ -354,12 +355,10 @@ fn a_fmt_only_subscriber_shows_the_span_and_the_trace_stays_whole() {
     let subscriber = tracing_subscriber::registry().with(fmt_layer(&out));
 
     tracing::subscriber::with_default(subscriber, || {
-        let span = instrumentation.start(server_start());
-        block_on(span.instrument(async {
+        serve(&instrumentation, async {
             tracing::info!("handled");
             handler(&capture).await;
-        }));
-        span.end();
+        });
     });
 
     let spans = capture.spans();
@@ -391,9 +390,7 @@ fn a_per_layer_filter_on_the_bridge_falls_back_without_losing_the_parent() {
         .with(fmt_layer(&out));
 
     tracing::subscriber::with_default(subscriber, || {
-        let span = instrumentation.start(server_start());
-        block_on(span.instrument(handler(&capture)));
-        span.end();
+        serve(&instrumentation, handler(&capture));
     });
 
     let spans = capture.spans();

@@ -14,13 +14,14 @@ use tracewire_core::propagation::{
     TraceContextPropagator,
 };
 
-const HEADERS: [&str; 11] = [
+const HEADERS: [&str; 12] = [
     "traceparent",
     "tracestate",
     "baggage",
     "b3",
     "x-b3-traceid",
     "x-b3-spanid",
+    "x-b3-parentspanid",
     "x-b3-sampled",
     "x-b3-flags",
     "uber-trace-id",
@@ -147,21 +148,167 @@ fn span_contexts() -> impl Strategy<Value = SpanContext> {
         })
 }
 
-/// Guards the property below: the generator must produce plenty of both outcomes.
-#[test]
-fn near_traceparent_generates_valid_and_invalid_values() {
+/// Guards a property over `strategy`: it must produce plenty of both accepted and rejected
+/// values, as `accepts` reads them.
+fn assert_generates_both_outcomes<S: Strategy>(strategy: S, accepts: impl Fn(&S::Value) -> bool) {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = near_traceparent();
     let accepted = (0..1000)
-        .filter(|_| {
-            let value = strategy.new_tree(&mut runner).expect("a value").current();
-            w3c_accepts(&value)
-        })
+        .filter(|_| accepts(&strategy.new_tree(&mut runner).expect("a value").current()))
         .count();
     assert!(
         (100..900).contains(&accepted),
         "{accepted} of 1000 accepted"
     );
+}
+
+#[test]
+fn near_traceparent_generates_valid_and_invalid_values() {
+    assert_generates_both_outcomes(near_traceparent(), |value| w3c_accepts(value));
+}
+
+/// Lowercase hex of one of `lens` digits, not all zero.
+fn is_b3_id(field: &str, lens: &[usize]) -> bool {
+    lens.contains(&field.len())
+        && field
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && field.bytes().any(|b| b != b'0')
+}
+
+fn b3_trace_id_field() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[0-9a-f]{32}",
+        2 => "[0-9a-f]{16}",
+        1 => "0{16}|0{32}",
+        2 => "[0-9a-fA-F+ ]{15,33}",
+    ]
+}
+
+fn b3_span_id_field() -> impl Strategy<Value = String> {
+    prop_oneof![6 => "[0-9a-f]{16}", 1 => "0{16}", 2 => "[0-9a-fA-F]{15,17}"]
+}
+
+/// Values near the `b3` grammar, each field sometimes wrong.
+fn near_b3() -> impl Strategy<Value = String> {
+    let separator = || prop_oneof![12 => Just("-".to_owned()), 1 => "[_. ]"];
+    let tail = prop_oneof![
+        2 => Just(String::new()),
+        4 => "-[01d]",
+        1 => "-[01dDx2-]{0,2}",
+        2 => "-[01d]-[0-9a-f]{16}",
+        1 => "-[01d]-[0-9a-fA-F]{15,17}",
+        1 => "-[01d]-[0-9a-f]{16}-[0-9a-z]{0,2}",
+    ];
+    (b3_trace_id_field(), separator(), b3_span_id_field(), tail).prop_map(
+        |(trace_id, separator, span_id, tail)| format!("{trace_id}{separator}{span_id}{tail}"),
+    )
+}
+
+/// A reference reading of the `b3` grammar, written independently of the propagator:
+/// `Some(sampled)` when the value carries a span context.
+fn b3_single_reading(value: &str) -> Option<bool> {
+    let fields: Vec<&str> = value.split('-').collect();
+    let (ids, rest) = fields.split_at_checked(2)?;
+    if !is_b3_id(ids[0], &[16, 32]) || !is_b3_id(ids[1], &[16]) {
+        return None;
+    }
+    match rest {
+        [] => Some(false),
+        [state] | [state, _] if rest.get(1).is_none_or(|parent| is_b3_id(parent, &[16])) => {
+            match *state {
+                "1" | "d" => Some(true),
+                "0" => Some(false),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn near_b3_generates_valid_and_invalid_values() {
+    assert_generates_both_outcomes(near_b3(), |value| b3_single_reading(value).is_some());
+}
+
+/// The `x-b3-*` headers, each absent, valid or malformed.
+type B3Multi = [Option<String>; 5];
+const B3_MULTI_NAMES: [&str; 5] = [
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+];
+
+fn near_b3_multi() -> impl Strategy<Value = B3Multi> {
+    let present = |weight, strategy| proptest::option::weighted(weight, strategy);
+    (
+        present(0.95, b3_trace_id_field().boxed()),
+        present(0.95, b3_span_id_field().boxed()),
+        present(0.3, b3_span_id_field().boxed()),
+        present(
+            0.7,
+            prop_oneof![6 => "[01]|true|false", 1 => "[a-zA-Z0-9]{0,5}"].boxed(),
+        ),
+        present(0.3, prop_oneof![6 => "[01]", 1 => "[0-9a-z]{0,2}"].boxed()),
+    )
+        .prop_map(|(trace_id, span_id, parent, sampled, flags)| {
+            [trace_id, span_id, parent, sampled, flags]
+        })
+}
+
+/// A reference reading of the `x-b3-*` headers: `Some(sampled)` when they carry a span context.
+fn b3_multi_reading([trace_id, span_id, parent, sampled, flags]: &B3Multi) -> Option<bool> {
+    let ids_valid = is_b3_id(trace_id.as_deref()?, &[16, 32])
+        && is_b3_id(span_id.as_deref()?, &[16])
+        && parent
+            .as_deref()
+            .is_none_or(|parent| is_b3_id(parent, &[16]));
+    let debug = match flags.as_deref() {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(_) => return None,
+    };
+    let sampled = match sampled.as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => return None,
+    };
+    ids_valid.then_some(debug || sampled)
+}
+
+#[test]
+fn near_b3_multi_generates_valid_and_invalid_values() {
+    assert_generates_both_outcomes(near_b3_multi(), |headers| {
+        b3_multi_reading(headers).is_some()
+    });
+}
+
+/// The trace id a valid B3 trace id field stands for, as 32 hex digits.
+fn padded_trace_id(field: &str) -> String {
+    format!("{field:0>32}")
+}
+
+/// What B3 extraction left in `cx`, in the terms of the reference readings: `Some(sampled)` for
+/// a valid span context (which must be remote and carry no flag besides sampled), with its ids
+/// as hex.
+fn b3_outcome(cx: &Context) -> Option<(bool, String, String)> {
+    let span_context = span_context_of(cx);
+    if !span_context.is_valid() {
+        return None;
+    }
+    assert!(span_context.is_remote());
+    assert_eq!(span_context.trace_flags().to_u8() & !0x01, 0);
+    Some((
+        span_context.is_sampled(),
+        format!("{:032x}", span_context.trace_id()),
+        format!("{:016x}", span_context.span_id()),
+    ))
+}
+
+/// An extractor over the pairs a [`PairInjector`] collected.
+fn extractor_of(pairs: &[(String, String)]) -> PairExtractor<'_> {
+    PairExtractor::new(pairs.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
 }
 
 proptest! {
@@ -231,25 +378,61 @@ proptest! {
 
         let mut injector = PairInjector::new();
         propagator.inject_context(&cx, &mut injector);
-        let pairs = injector.into_pairs();
-        let extractor = PairExtractor::new(pairs.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
-        prop_assert_eq!(span_context_of(&propagator.extract(&extractor)), span_context);
+        let back = propagator.extract(&extractor_of(&injector.into_pairs()));
+        prop_assert_eq!(span_context_of(&back), span_context);
     }
 
+    #[test]
+    fn b3_single_is_accepted_exactly_when_the_grammar_allows(value in near_b3()) {
+        let extractor = PairExtractor::new([("b3", value.as_bytes())]);
+        let expected = b3_single_reading(&value).and_then(|sampled| {
+            let mut fields = value.split('-');
+            Some((sampled, padded_trace_id(fields.next()?), fields.next()?.to_owned()))
+        });
+        for kind in [PropagatorKind::B3, PropagatorKind::B3Multi] {
+            let cx = kind.build().extract_with_context(&Context::new(), &extractor);
+            prop_assert_eq!(b3_outcome(&cx), expected.clone(), "{}: {:?}", kind, value);
+        }
+    }
+
+    #[test]
+    fn b3_multi_is_accepted_exactly_when_the_grammar_allows(headers in near_b3_multi()) {
+        let extractor: PairExtractor<'_> = B3_MULTI_NAMES
+            .iter()
+            .zip(&headers)
+            .filter_map(|(name, value)| Some((*name, value.as_deref()?.as_bytes())))
+            .collect();
+        let expected = match (b3_multi_reading(&headers), &headers) {
+            (Some(sampled), [Some(trace_id), Some(span_id), ..]) => {
+                Some((sampled, padded_trace_id(trace_id), span_id.clone()))
+            }
+            _ => None,
+        };
+        for kind in [PropagatorKind::B3, PropagatorKind::B3Multi] {
+            let cx = kind.build().extract_with_context(&Context::new(), &extractor);
+            prop_assert_eq!(b3_outcome(&cx), expected.clone(), "{}: {:?}", kind, headers);
+        }
+    }
+
+    /// Only the sampled bit crosses Jaeger and B3: the W3C random flag (`0x02`) and reserved bits
+    /// are neither written nor read back.
     #[test]
     fn jaeger_and_b3_round_trip_the_ids_and_sampled_flag(
         trace_id in 1..=u128::MAX,
         span_id in 1..=u64::MAX,
-        sampled in any::<bool>(),
+        flags in any::<u8>(),
     ) {
-        let span_context = SpanContext::new(
-            TraceId::from(trace_id),
-            SpanId::from(span_id),
-            TraceFlags::default().with_sampled(sampled),
-            true,
-            TraceState::NONE,
-        );
-        let cx = Context::new().with_remote_span_context(span_context.clone());
+        let span_context = |flags| {
+            SpanContext::new(
+                TraceId::from(trace_id),
+                SpanId::from(span_id),
+                TraceFlags::new(flags),
+                true,
+                TraceState::NONE,
+            )
+        };
+        let cx = Context::new().with_remote_span_context(span_context(flags));
+        let expected = span_context(flags & 0x01);
         let propagators: [Box<dyn TextMapPropagator + Send + Sync>; 3] = [
             Box::new(JaegerPropagator::new()),
             PropagatorKind::B3.build(),
@@ -259,7 +442,12 @@ proptest! {
             let mut headers = HeaderMap::new();
             propagator.inject_context(&cx, &mut HeaderInjector(&mut headers));
             let back = propagator.extract(&HeaderExtractor::new(&headers));
-            prop_assert_eq!(span_context_of(&back), span_context.clone(), "{:?}", propagator);
+            prop_assert_eq!(span_context_of(&back), expected.clone(), "{:?}", propagator);
+
+            let mut injector = PairInjector::new();
+            propagator.inject_context(&cx, &mut injector);
+            let back = propagator.extract(&extractor_of(&injector.into_pairs()));
+            prop_assert_eq!(span_context_of(&back), expected.clone(), "{:?}", propagator);
         }
     }
 }

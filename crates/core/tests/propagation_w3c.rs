@@ -2,7 +2,10 @@
 //! `TraceContextPropagator`, through `HeaderExtractor` so header-level cases (casing, duplicates,
 //! several `tracestate` lines) are covered too.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+mod common;
+use common::headers;
+
+use http::{HeaderMap, HeaderName};
 use opentelemetry::{
     Context,
     propagation::TextMapPropagator,
@@ -12,17 +15,6 @@ use tracewire_core::propagation::{HeaderExtractor, HeaderInjector, TraceContextP
 
 const TRACE_ID: &str = "12345678901234567890123456789012";
 const VALID: &str = "00-12345678901234567890123456789012-1234567890123456-01";
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).expect("test header name"),
-            HeaderValue::from_str(value).expect("test header value"),
-        );
-    }
-    map
-}
 
 /// A context that already carries a span context, to show that failures keep it.
 fn prior() -> Context {

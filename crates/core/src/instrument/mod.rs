@@ -325,8 +325,8 @@ impl InstrumentationBuilder {
 
     /// Builds the instrumentation.
     pub fn build(self) -> Instrumentation {
-        let mut scope = InstrumentationScope::builder(self.name)
-            .with_schema_url(crate::semconv::SCHEMA_URL);
+        let mut scope =
+            InstrumentationScope::builder(self.name).with_schema_url(crate::semconv::SCHEMA_URL);
         if let Some(version) = self.version {
             scope = scope.with_version(version);
         }

@@ -1,5 +1,7 @@
 //! Carriers: adapters between propagators and the places headers live.
 
+use std::sync::OnceLock;
+
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector};
 
@@ -7,43 +9,25 @@ const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
-/// The pre-built name of a header propagators use on every request, so `set` and `get` skip
-/// parsing (and, for `set`, allocating) the name.
+/// The pre-built name of a header propagators write on every request, so `set` skips parsing
+/// and allocating the name.
 fn well_known(key: &str) -> Option<HeaderName> {
     [TRACEPARENT, TRACESTATE, BAGGAGE]
         .into_iter()
         .find(|name| key.eq_ignore_ascii_case(name.as_str()))
 }
 
-/// How a list-valued header (`tracestate`, `baggage`) reads when it may occur on several lines.
-#[derive(Debug)]
-enum ListHeader {
-    /// At most one line: read it straight from the map.
-    Single,
-    /// Several lines, joined with `,` in order (RFC 9110, section 5.3).
-    Joined(String),
-    /// Several lines, at least one of which is not visible ASCII: the combined field is invalid.
-    Invalid,
-}
-
-impl ListHeader {
-    fn new(headers: &HeaderMap, name: &HeaderName) -> Self {
-        let mut lines = headers.get_all(name).iter();
-        if lines.nth(1).is_none() {
-            return Self::Single;
+/// Several lines of a list-valued header joined with `,` in order (RFC 9110, section 5.3);
+/// `None` when a line is not visible ASCII, which makes the combined field invalid.
+fn join_lines(lines: http::header::GetAll<'_, HeaderValue>) -> Option<String> {
+    let mut joined = String::new();
+    for (index, line) in lines.iter().enumerate() {
+        if index > 0 {
+            joined.push(',');
         }
-        let mut joined = String::new();
-        for (index, line) in headers.get_all(name).iter().enumerate() {
-            let Ok(line) = line.to_str() else {
-                return Self::Invalid;
-            };
-            if index > 0 {
-                joined.push(',');
-            }
-            joined.push_str(line);
-        }
-        Self::Joined(joined)
+        joined.push_str(line.to_str().ok()?);
     }
+    Some(joined)
 }
 
 /// Reads propagation headers from an [`http::HeaderMap`].
@@ -53,8 +37,9 @@ impl ListHeader {
 /// - `traceparent` sent more than once reads as absent: the W3C test suite treats duplicates as
 ///   invalid and expects a new trace.
 /// - `tracestate` and `baggage` sent on several lines read as one value, the lines joined with
-///   `,` in order (RFC 9110). The joined strings are built by [`HeaderExtractor::new`], and only
-///   when a header actually repeats, so the common single-line case does not allocate.
+///   `,` in order (RFC 9110). The joined string is built on the first read, and only when the
+///   header actually repeats: construction does no work, and the common single-line case does
+///   not allocate.
 /// - Any other header sent more than once reads as its first value.
 ///
 /// # Example
@@ -74,30 +59,33 @@ impl ListHeader {
 #[derive(Debug)]
 pub struct HeaderExtractor<'a> {
     headers: &'a HeaderMap,
-    tracestate: ListHeader,
-    baggage: ListHeader,
+    tracestate: OnceLock<Option<String>>,
+    baggage: OnceLock<Option<String>>,
 }
 
 impl<'a> HeaderExtractor<'a> {
-    /// Wraps `headers`, joining repeated `tracestate` and `baggage` lines up front.
+    /// Wraps `headers`.
     pub fn new(headers: &'a HeaderMap) -> Self {
         Self {
             headers,
-            tracestate: ListHeader::new(headers, &TRACESTATE),
-            baggage: ListHeader::new(headers, &BAGGAGE),
+            tracestate: OnceLock::new(),
+            baggage: OnceLock::new(),
         }
     }
 
-    fn first(&self, name: &HeaderName) -> Option<&'a str> {
-        self.headers.get(name)?.to_str().ok()
-    }
-
-    fn list<'s>(&'s self, name: &HeaderName, list: &'s ListHeader) -> Option<&'s str> {
-        match list {
-            ListHeader::Single => self.first(name),
-            ListHeader::Joined(joined) => Some(joined),
-            ListHeader::Invalid => None,
+    fn list<'s>(
+        &'s self,
+        name: HeaderName,
+        joined: &'s OnceLock<Option<String>>,
+    ) -> Option<&'s str> {
+        let mut lines = self.headers.get_all(&name).iter();
+        let first = lines.next()?;
+        if lines.next().is_none() {
+            return first.to_str().ok();
         }
+        joined
+            .get_or_init(|| join_lines(self.headers.get_all(name)))
+            .as_deref()
     }
 }
 
@@ -109,19 +97,22 @@ impl<'a> From<&'a HeaderMap> for HeaderExtractor<'a> {
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        match well_known(key) {
-            Some(name) if name == TRACEPARENT => {
-                let mut values = self.headers.get_all(&name).iter();
-                let first = values.next()?;
-                if values.next().is_some() {
-                    return None;
-                }
+        if key.eq_ignore_ascii_case(TRACEPARENT.as_str()) {
+            let mut values = self.headers.get_all(TRACEPARENT).iter();
+            let first = values.next()?;
+            return if values.next().is_some() {
+                None
+            } else {
                 first.to_str().ok()
-            }
-            Some(name) if name == TRACESTATE => self.list(&name, &self.tracestate),
-            Some(name) => self.list(&name, &self.baggage),
-            None => self.headers.get(key)?.to_str().ok(),
+            };
         }
+        if key.eq_ignore_ascii_case(TRACESTATE.as_str()) {
+            return self.list(TRACESTATE, &self.tracestate);
+        }
+        if key.eq_ignore_ascii_case(BAGGAGE.as_str()) {
+            return self.list(BAGGAGE, &self.baggage);
+        }
+        self.headers.get(key)?.to_str().ok()
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -369,10 +360,22 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("tracestate", HeaderValue::from_static("a=1"));
         let extractor = HeaderExtractor::new(&headers);
-        assert!(matches!(extractor.tracestate, ListHeader::Single));
-        assert!(matches!(extractor.baggage, ListHeader::Single));
         assert_eq!(extractor.get("tracestate"), Some("a=1"));
         assert_eq!(extractor.get("baggage"), None);
+        assert_eq!(extractor.tracestate.get(), None);
+        assert_eq!(extractor.baggage.get(), None);
+    }
+
+    #[test]
+    fn repeated_list_lines_are_joined_once() {
+        let mut headers = HeaderMap::new();
+        headers.append("tracestate", HeaderValue::from_static("a=1"));
+        headers.append("tracestate", HeaderValue::from_static("b=2"));
+        let extractor = HeaderExtractor::new(&headers);
+        let first = extractor.get("tracestate").expect("joined");
+        let second = extractor.get("TRACESTATE").expect("joined");
+        assert_eq!(first, "a=1,b=2");
+        assert!(std::ptr::eq(first, second));
     }
 
     #[test]
@@ -384,7 +387,7 @@ mod tests {
             HeaderValue::from_bytes(b"b=\xc3\xa9").expect("obs-text is a valid header value"),
         );
         let extractor = HeaderExtractor::new(&headers);
-        assert!(matches!(extractor.baggage, ListHeader::Invalid));
         assert_eq!(extractor.get("baggage"), None);
+        assert_eq!(extractor.baggage.get(), Some(&None));
     }
 }

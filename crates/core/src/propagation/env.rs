@@ -11,6 +11,38 @@ use super::{JaegerPropagator, TraceContextPropagator, b3::B3Propagator};
 pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 
 /// A propagator `OTEL_PROPAGATORS` can select.
+///
+/// # Example
+///
+/// B3 extraction reads both encodings, the single `b3` header first; injection writes the
+/// encoding the kind selects, and nothing for a context without a valid span context.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use opentelemetry::{Context, propagation::TextMapPropagator, trace::TraceContextExt};
+/// use tracewire_core::propagation::PropagatorKind;
+///
+/// let mut incoming = HashMap::new();
+/// // A debug child span with a 64-bit trace id.
+/// incoming.insert(
+///     "b3".to_owned(),
+///     "a3ce929d0e0e4736-00f067aa0ba902b7-d-05e3ac9a4f6e3b90".to_owned(),
+/// );
+/// let b3multi = PropagatorKind::B3Multi.build();
+/// let cx = b3multi.extract_with_context(&Context::new(), &incoming);
+/// assert!(cx.span().span_context().is_sampled());
+///
+/// let mut outgoing = HashMap::new();
+/// b3multi.inject_context(&cx, &mut outgoing);
+/// assert_eq!(outgoing["x-b3-traceid"], "0000000000000000a3ce929d0e0e4736");
+/// assert_eq!(outgoing["x-b3-spanid"], "00f067aa0ba902b7");
+/// assert_eq!(outgoing["x-b3-sampled"], "1");
+/// assert_eq!(outgoing.len(), 3);
+///
+/// let mut fields: Vec<&str> = b3multi.fields().collect();
+/// fields.sort_unstable();
+/// assert_eq!(fields, ["x-b3-sampled", "x-b3-spanid", "x-b3-traceid"]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PropagatorKind {
@@ -18,11 +50,18 @@ pub enum PropagatorKind {
     TraceContext,
     /// `baggage`: W3C Baggage, with `opentelemetry_sdk::propagation::BaggagePropagator`.
     Baggage,
-    /// `b3`: B3 single header, with `opentelemetry_zipkin::Propagator`. Only `b3` is injected,
-    /// and nothing for a context without a valid span context.
+    /// `b3`: B3, injecting the single `b3` header, and nothing for a context without a valid
+    /// span context.
+    ///
+    /// Extraction reads `b3`, then the `x-b3-*` headers when `b3` carries no span context.
+    /// Ids must be lowercase hex (16 or 32 digits for trace ids, 16 for span ids), and a
+    /// malformed field leaves the context unchanged; a sampling state alone (`b3: 0`) carries
+    /// no span context and is ignored. Debug extracts as sampled. An absent sampling state
+    /// ("defer") extracts as not sampled, so a parent-based sampler records nothing unless its
+    /// remote-parent-not-sampled delegate decides otherwise. See the [`PropagatorKind`] example.
     B3,
-    /// `b3multi`: B3 multiple headers, with `opentelemetry_zipkin::Propagator`. Nothing is
-    /// injected for a context without a valid span context.
+    /// `b3multi`: B3, injecting the `x-b3-traceid`, `x-b3-spanid` and `x-b3-sampled` headers
+    /// (never `x-b3-parentspanid`). Extraction is the same as [`PropagatorKind::B3`]'s.
     B3Multi,
     /// `jaeger`: Jaeger, with this crate's [`JaegerPropagator`].
     Jaeger,
@@ -45,8 +84,8 @@ impl PropagatorKind {
         match self {
             Self::TraceContext => Box::new(TraceContextPropagator::new()),
             Self::Baggage => Box::new(BaggagePropagator::new()),
-            Self::B3 => Box::new(B3Propagator::new(true)),
-            Self::B3Multi => Box::new(B3Propagator::new(false)),
+            Self::B3 => Box::new(B3Propagator::single_header()),
+            Self::B3Multi => Box::new(B3Propagator::multiple_headers()),
             Self::Jaeger => Box::new(JaegerPropagator::new()),
         }
     }

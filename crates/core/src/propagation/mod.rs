@@ -6,16 +6,16 @@
 //!   [`PairExtractor`] and [`PairInjector`] for key/value lists such as Kafka record headers and
 //!   gRPC metadata.
 //! - [`TraceContextPropagator`] is a strict W3C Trace Context propagator, and
-//!   [`JaegerPropagator`] a Jaeger one; W3C Baggage and B3 come from `opentelemetry_sdk` and
-//!   `opentelemetry_zipkin`.
+//!   [`JaegerPropagator`] a Jaeger one; B3 ([`PropagatorKind::B3`] and
+//!   [`PropagatorKind::B3Multi`]) is also ours, and W3C Baggage comes from `opentelemetry_sdk`.
 //! - [`parse_propagators`] and [`propagator_from_env`] build the composite `OTEL_PROPAGATORS`
 //!   selects.
 //! - [`Propagator`] is the handle adapters call, and [`install_global`] sets the global
 //!   propagator it reads without a lock.
 //!
-//! Note that B3 (`opentelemetry_zipkin`) stores "sampling deferred" as trace flag `0x02`,
-//! the bit W3C Trace Context Level 2 uses for "random trace id": combining `b3` with
-//! `tracecontext` can turn one into the other.
+//! OpenTelemetry trace flags carry only "sampled" across formats: B3 debug extracts as sampled
+//! and B3 "defer" (no sampling state) as not sampled, and the W3C Level 2 "random trace id"
+//! flag (`0x02`) is kept by Trace Context only, never set or read by B3 or Jaeger.
 //!
 //! [`Extractor`]: opentelemetry::propagation::Extractor
 //! [`Injector`]: opentelemetry::propagation::Injector

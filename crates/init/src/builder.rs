@@ -1,0 +1,491 @@
+//! The builder: code-level overrides, then `init`.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use std::sync::OnceLock;
+
+use opentelemetry::metrics::{Histogram, MeterProvider as _};
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanLimits};
+use tracewire_core::propagation::{Propagator, install_global};
+use tracing::Dispatch;
+
+use crate::config::{Config, ExporterKind, Overrides, Protocol, SamplerConfig, Signal, resolve};
+use crate::console::{Console, ConsoleOutput};
+use crate::env::EnvSource;
+use crate::guard::TelemetryGuard;
+use crate::otlp::{OtlpExporter, tls_warnings};
+use crate::pipeline::{
+    BoundedSpanProcessor, ExportContext, Exporting, FAILURE_NOTICE_INTERVAL, FailureNotice, Sink,
+    SpanStats, duration_histogram, register_span_metrics,
+};
+use crate::runtime::ExportRuntime;
+use crate::subscriber::{self, Parts};
+use crate::warning::{Warning, WarningKind};
+
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Makes the builder's propagator, installing it globally when asked to.
+type InstallPropagator = Arc<dyn Fn(bool) -> Propagator + Send + Sync>;
+
+/// Why `init` failed. Configuration problems never fail: they are [`Warning`]s.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InitError {
+    /// A global `tracing` subscriber is already installed (call `init` once, or use
+    /// [`Builder::install_globals`]`(false)`).
+    SubscriberAlreadySet,
+    /// The export runtime thread could not be started.
+    Runtime(std::io::Error),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SubscriberAlreadySet => f.write_str("a global tracing subscriber is already set"),
+            Self::Runtime(error) => write!(f, "cannot start the export runtime: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::SubscriberAlreadySet => None,
+            Self::Runtime(error) => Some(error),
+        }
+    }
+}
+
+/// Code-level settings; each one wins over the environment. Start with [`builder`](crate::builder).
+///
+/// ```
+/// use tracewire_init::{EnvSource, ExporterKind, SamplerConfig, Signal};
+///
+/// let (config, warnings) = tracewire_init::builder()
+///     .env(EnvSource::from_pairs([
+///         ("OTEL_SERVICE_NAME", "from-env"),
+///         ("OTEL_TRACES_SAMPLER", "sometimes"),
+///     ]))
+///     .service_name("checkout")
+///     .exporters(Signal::Metrics, [ExporterKind::Console])
+///     .resolve();
+/// assert_eq!(config.service_name, "checkout");
+/// assert_eq!(config.sampler, SamplerConfig::ParentBasedAlwaysOn);
+/// assert_eq!(config.metrics_exporters, [ExporterKind::Console]);
+/// assert_eq!(warnings[0].variable, "OTEL_TRACES_SAMPLER");
+/// ```
+#[must_use]
+pub struct Builder {
+    env: EnvSource,
+    overrides: Overrides,
+    propagator: Option<InstallPropagator>,
+    fmt: bool,
+    install_globals: bool,
+    shutdown_timeout: Duration,
+    console: Option<ConsoleOutput>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("overrides", &self.overrides)
+            .field("fmt", &self.fmt)
+            .field("install_globals", &self.install_globals)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            env: EnvSource::process(),
+            overrides: Overrides::default(),
+            propagator: None,
+            fmt: true,
+            install_globals: true,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            console: None,
+        }
+    }
+}
+
+impl Builder {
+    /// Reads variables from `env` instead of the process environment.
+    pub fn env(mut self, env: EnvSource) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// `service.name`, over `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.overrides.service_name = Some(name.into());
+        self
+    }
+
+    /// `service.version`, over `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.overrides.service_version = Some(version.into());
+        self
+    }
+
+    /// A resource attribute, over `OTEL_RESOURCE_ATTRIBUTES` (`service.name` is ignored here:
+    /// use [`service_name`](Self::service_name)).
+    pub fn resource_attribute(mut self, attribute: KeyValue) -> Self {
+        self.overrides.resource_attributes.push(attribute);
+        self
+    }
+
+    /// The sampler, over `OTEL_TRACES_SAMPLER[_ARG]`.
+    pub fn sampler(mut self, sampler: SamplerConfig) -> Self {
+        self.overrides.sampler = Some(sampler);
+        self
+    }
+
+    /// The exporters of `signal`, over `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`; empty for none.
+    pub fn exporters(
+        mut self,
+        signal: Signal,
+        kinds: impl IntoIterator<Item = ExporterKind>,
+    ) -> Self {
+        self.overrides.exporters.retain(|(s, _)| *s != signal);
+        self.overrides
+            .exporters
+            .push((signal, kinds.into_iter().collect()));
+        self
+    }
+
+    /// The OTLP protocol of every signal, over `OTEL_EXPORTER_OTLP[_SIGNAL]_PROTOCOL`.
+    pub fn otlp_protocol(mut self, protocol: Protocol) -> Self {
+        self.overrides.protocol = Some(protocol);
+        self
+    }
+
+    /// The OTLP base endpoint of every signal (`v1/<signal>` is appended for HTTP), over
+    /// `OTEL_EXPORTER_OTLP[_SIGNAL]_ENDPOINT`.
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.overrides.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The propagator, over `OTEL_PROPAGATORS`.
+    pub fn propagator<P: TextMapPropagator + Clone + Send + Sync + 'static>(
+        mut self,
+        propagator: P,
+    ) -> Self {
+        self.propagator = Some(Arc::new(move |global| {
+            if global {
+                install_global(propagator.clone());
+            }
+            Propagator::new(propagator.clone())
+        }));
+        self
+    }
+
+    /// Whether to add the human-readable `fmt` layer (on by default; lines end with the
+    /// current `trace_id=… span_id=…`).
+    pub fn fmt_layer(mut self, enabled: bool) -> Self {
+        self.fmt = enabled;
+        self
+    }
+
+    /// The filter used when `RUST_LOG` is unset (default `info`).
+    pub fn default_log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.overrides.default_log_filter = Some(directives.into());
+        self
+    }
+
+    /// Whether to install the global `tracing` subscriber, tracer and meter providers and
+    /// propagator (on by default). Off, the guard hands them out instead
+    /// ([`TelemetryGuard::dispatch`] and the provider getters): for tests and for
+    /// applications that compose their own subscriber.
+    pub fn install_globals(mut self, enabled: bool) -> Self {
+        self.install_globals = enabled;
+        self
+    }
+
+    /// The longest [`TelemetryGuard::shutdown`] (and drop) waits overall (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Where `console` exporters write (stdout by default).
+    pub fn console_writer(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.console = Some(ConsoleOutput::new(writer));
+        self
+    }
+
+    /// The configuration `init` would use, and its warnings, without installing anything.
+    pub fn resolve(&self) -> (Config, Vec<Warning>) {
+        resolve(&self.env, &self.overrides)
+    }
+
+    /// Builds and installs everything; see the [crate documentation](crate).
+    pub fn init(self) -> Result<TelemetryGuard, InitError> {
+        if self.install_globals && tracing::dispatcher::has_been_set() {
+            return Err(InitError::SubscriberAlreadySet);
+        }
+        let (config, mut warnings) = self.resolve();
+        let propagator = self.install_propagator(&config);
+        let mut guard = TelemetryGuard {
+            config,
+            warnings: Vec::new(),
+            tracer_provider: None,
+            meter_provider: None,
+            logger_provider: None,
+            span_stats: Vec::new(),
+            runtime: None,
+            dispatch: None,
+            propagator,
+            shutdown_timeout: self.shutdown_timeout,
+            shut_down: false,
+        };
+        if !guard.config.sdk_disabled {
+            let runtime = ExportRuntime::start().map_err(InitError::Runtime)?;
+            self.build_providers(&mut guard, &runtime, &mut warnings);
+            guard.runtime = Some(runtime);
+        }
+        let subscriber = subscriber::build(
+            &Parts {
+                tracer_provider: guard.tracer_provider.as_ref(),
+                logger_provider: guard.logger_provider.as_ref(),
+                fmt: self.fmt,
+                filter: &guard.config.log_filter,
+            },
+            &mut warnings,
+        );
+        let dispatch = Dispatch::new(subscriber);
+        // Without an output, a `tracing` warning would vanish: fall back to stderr.
+        let has_output =
+            self.fmt || guard.logger_provider.is_some() && !guard.config.logs_exporters.is_empty();
+        if self.install_globals {
+            if let Some(provider) = &guard.tracer_provider {
+                opentelemetry::global::set_tracer_provider(provider.clone());
+            }
+            if let Some(provider) = &guard.meter_provider {
+                opentelemetry::global::set_meter_provider(provider.clone());
+            }
+            // Lost a race with another initialisation; the guard's drop shuts our providers down.
+            tracing::dispatcher::set_global_default(dispatch)
+                .map_err(|_| InitError::SubscriberAlreadySet)?;
+            crate::report::config_warnings(&warnings, has_output);
+        } else {
+            tracing::dispatcher::with_default(&dispatch, || {
+                crate::report::config_warnings(&warnings, has_output);
+            });
+            guard.dispatch = Some(dispatch);
+        }
+        guard.warnings = warnings;
+        Ok(guard)
+    }
+
+    fn install_propagator(&self, config: &Config) -> Propagator {
+        if let Some(make) = &self.propagator {
+            return make(self.install_globals);
+        }
+        let composite = || {
+            TextMapCompositePropagator::new(config.propagators.iter().map(|k| k.build()).collect())
+        };
+        if self.install_globals {
+            install_global(composite());
+        }
+        Propagator::new(composite())
+    }
+
+    fn build_providers(
+        &self,
+        guard: &mut TelemetryGuard,
+        runtime: &ExportRuntime,
+        warnings: &mut Vec<Warning>,
+    ) {
+        let config = &guard.config;
+        let resource = resource(config);
+        let console = self.console.clone().unwrap_or_else(ConsoleOutput::stdout);
+        let duration = Arc::new(OnceLock::new());
+        let mut pipelines = Pipelines {
+            config,
+            runtime,
+            console,
+            notice: Arc::new(FailureNotice::new(FAILURE_NOTICE_INTERVAL)),
+            duration: Arc::clone(&duration),
+            warnings,
+        };
+        // The gRPC channels start their worker tasks when built.
+        let _entered = runtime.handle().enter();
+
+        let mut meter_builder = SdkMeterProvider::builder().with_resource(resource.clone());
+        for (_, exporter) in pipelines.build::<opentelemetry_otlp::MetricExporter>(
+            Signal::Metrics,
+            config.metric_export_timeout,
+        ) {
+            meter_builder = meter_builder.with_reader(
+                PeriodicReader::builder(exporter)
+                    .with_interval(config.metric_export_interval)
+                    .build(),
+            );
+        }
+        let meter_provider = meter_builder.build();
+        let meter = meter_provider.meter("tracewire-init");
+        let _first = duration.set(duration_histogram(&meter));
+
+        let mut tracer_builder = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_sampler(config.sampler.build())
+            .with_span_limits(span_limits(config));
+        let mut span_stats = Vec::new();
+        for (kind, mut exporter) in pipelines.build::<opentelemetry_otlp::SpanExporter>(
+            Signal::Traces,
+            config.span_batch.export_timeout,
+        ) {
+            let stats = Arc::new(SpanStats::default());
+            exporter.context.stats = Some(Arc::clone(&stats));
+            register_span_metrics(&meter, &stats, kind);
+            span_stats.push(Arc::clone(&stats));
+            tracer_builder = tracer_builder.with_span_processor(BoundedSpanProcessor {
+                inner: BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(
+                        opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                            .with_max_queue_size(config.span_batch.max_queue_size)
+                            .with_max_export_batch_size(config.span_batch.max_export_batch_size)
+                            .with_scheduled_delay(config.span_batch.schedule_delay)
+                            .build(),
+                    )
+                    .build(),
+                stats,
+                max_queue_size: config.span_batch.max_queue_size,
+            });
+        }
+
+        let mut logger_builder = SdkLoggerProvider::builder().with_resource(resource);
+        for (_, exporter) in pipelines
+            .build::<opentelemetry_otlp::LogExporter>(Signal::Logs, config.log_batch.export_timeout)
+        {
+            logger_builder = logger_builder.with_log_processor(
+                BatchLogProcessor::builder(exporter)
+                    .with_batch_config(
+                        opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                            .with_max_queue_size(config.log_batch.max_queue_size)
+                            .with_max_export_batch_size(config.log_batch.max_export_batch_size)
+                            .with_scheduled_delay(config.log_batch.schedule_delay)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        guard.tracer_provider = Some(tracer_builder.build());
+        guard.meter_provider = Some(meter_provider);
+        guard.logger_provider = Some(logger_builder.build());
+        guard.span_stats = span_stats;
+    }
+}
+
+/// Builds the exporters of each signal the same way.
+struct Pipelines<'a> {
+    config: &'a Config,
+    runtime: &'a ExportRuntime,
+    console: ConsoleOutput,
+    notice: Arc<FailureNotice>,
+    duration: Arc<OnceLock<Histogram<f64>>>,
+    warnings: &'a mut Vec<Warning>,
+}
+
+impl Pipelines<'_> {
+    /// One wrapped exporter per configured kind; an OTLP exporter that cannot be built is
+    /// reported and left out.
+    fn build<E: OtlpExporter>(
+        &mut self,
+        signal: Signal,
+        timeout: Duration,
+    ) -> Vec<(&'static str, Exporting<Sink<E>>)> {
+        let mut built = Vec::new();
+        for kind in self.config.exporters(signal) {
+            let (name, destination, sink) = match kind {
+                ExporterKind::Console => (
+                    "console",
+                    "the console".to_owned(),
+                    Sink::Console(Console::new(self.console.clone(), self.config.temporality)),
+                ),
+                ExporterKind::Otlp => {
+                    let otlp = self.config.otlp(signal);
+                    self.warnings.extend(tls_warnings(signal, otlp));
+                    match E::build(otlp, self.config.temporality) {
+                        Ok(exporter) => ("otlp", otlp.endpoint.clone(), Sink::Otlp(exporter)),
+                        Err(error) => {
+                            self.warnings.push(Warning::new(
+                                &format!(
+                                    "OTEL_EXPORTER_OTLP_{}_ENDPOINT",
+                                    signal.name().to_uppercase()
+                                ),
+                                &otlp.endpoint,
+                                WarningKind::ExporterBuild,
+                                format!("cannot build the OTLP {signal} exporter: {error}"),
+                                format!("no OTLP {signal} exporter"),
+                            ));
+                            continue;
+                        }
+                    }
+                }
+            };
+            built.push((
+                name,
+                Exporting {
+                    inner: sink,
+                    context: ExportContext {
+                        runtime: self.runtime.handle().clone(),
+                        timeout,
+                        signal,
+                        exporter: name,
+                        destination,
+                        stats: None,
+                        notice: Arc::clone(&self.notice),
+                        duration: Arc::clone(&self.duration),
+                    },
+                },
+            ));
+        }
+        built
+    }
+}
+
+fn resource(config: &Config) -> Resource {
+    let executable = std::env::current_exe()
+        .ok()
+        .and_then(|path| path.file_name()?.to_str().map(str::to_owned));
+    let mut detected = vec![
+        KeyValue::new("process.pid", i64::from(std::process::id())),
+        KeyValue::new("process.runtime.name", "rust"),
+        KeyValue::new("host.arch", std::env::consts::ARCH),
+        KeyValue::new("os.type", std::env::consts::OS),
+    ];
+    if let Some(executable) = executable {
+        detected.push(KeyValue::new("process.executable.name", executable));
+    }
+    // Later attributes win: detected, then configured, then the service name.
+    Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
+        .with_attributes(detected)
+        .with_attributes(config.resource_attributes.iter().cloned())
+        .with_service_name(config.service_name.clone())
+        .build()
+}
+
+fn span_limits(config: &Config) -> SpanLimits {
+    let limits = config.span_limits;
+    SpanLimits {
+        max_events_per_span: limits.events_per_span,
+        max_attributes_per_span: limits.attributes_per_span,
+        max_links_per_span: limits.links_per_span,
+        max_attributes_per_event: limits.attributes_per_event,
+        max_attributes_per_link: limits.attributes_per_link,
+    }
+}

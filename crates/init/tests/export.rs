@@ -1,0 +1,306 @@
+//! End to end through the fake collector, over gRPC and HTTP, with globals off so the tests of
+//! this binary can run in parallel.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use tracewire_init::{EnvSource, TelemetryGuard};
+use tracewire_testing::FakeCollector;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn init(vars: Vec<(String, String)>) -> Result<TelemetryGuard, tracewire_init::InitError> {
+    tracewire_init::builder()
+        .env(EnvSource::from_pairs(vars))
+        .install_globals(false)
+        .fmt_layer(false)
+        .init()
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Emits a span with a log event inside it and one counter increment; returns the trace id.
+fn emit(guard: &TelemetryGuard) -> Result<String, Box<dyn std::error::Error>> {
+    let dispatch = guard.dispatch().ok_or("no dispatch")?;
+    let trace_id = tracing::dispatcher::with_default(dispatch, || {
+        let span = tracing::info_span!("checkout", order = 7);
+        let _entered = span.enter();
+        tracing::info!(items = 3, "order placed");
+        tracewire_core::context::current_trace_id()
+    })
+    .ok_or("no current trace id")?;
+    guard
+        .meter_provider()
+        .ok_or("no meter provider")?
+        .meter("e2e")
+        .u64_counter("orders.placed")
+        .build()
+        .add(1, &[]);
+    Ok(trace_id.to_string())
+}
+
+/// Shuts the guard down off the runtime's workers (the SDK blocks while exporting).
+async fn shutdown(
+    guard: TelemetryGuard,
+) -> Result<tracewire_init::ShutdownReport, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(move || guard.shutdown()).await
+}
+
+async fn check_collector(collector: &FakeCollector, trace_id: &str) -> TestResult {
+    let spans = collector.wait_for_spans(1, WAIT).await;
+    let span = spans
+        .iter()
+        .find(|s| s.name == "checkout")
+        .ok_or("no checkout span")?;
+    assert_eq!(hex(&span.trace_id), trace_id);
+    assert_eq!(
+        collector.service_names().first().map(String::as_str),
+        Some("e2e-service")
+    );
+
+    let records = collector.wait_for_log_records(1, WAIT).await;
+    let record = records
+        .iter()
+        .find(|r| {
+            matches!(
+                r.body.as_ref().and_then(|b| b.value.as_ref()),
+                Some(any_value::Value::StringValue(text)) if text == "order placed"
+            )
+        })
+        .ok_or("no log record")?;
+    assert_eq!(hex(&record.trace_id), trace_id);
+    assert_eq!(record.span_id, span.span_id);
+
+    collector
+        .wait_for_metric("orders.placed", WAIT)
+        .await
+        .ok_or("no orders.placed metric")?;
+    collector
+        .wait_for_metric("tracewire.exporter.spans.exported", WAIT)
+        .await
+        .ok_or("no self-telemetry metric")?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_every_signal_over_grpc_with_headers() -> TestResult {
+    let collector = FakeCollector::start().await?;
+    let guard = init(vars(&[
+        ("OTEL_SERVICE_NAME", "e2e-service"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint()),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-api-key=se%2Ccret,x-team=core",
+        ),
+    ]))?;
+    assert!(guard.warnings().is_empty(), "{:?}", guard.warnings());
+    let trace_id = emit(&guard)?;
+    let report = shutdown(guard).await?;
+    assert!(report.errors.is_empty(), "{report}");
+    assert_eq!(report.spans.exported, 1, "{report}");
+    check_collector(&collector, &trace_id).await?;
+    let headers = collector.last_headers().ok_or("no headers")?;
+    assert_eq!(
+        headers.get("x-api-key").map(|v| v.as_bytes()),
+        Some(&b"se,cret"[..])
+    );
+    assert_eq!(
+        headers.get("x-team").map(|v| v.as_bytes()),
+        Some(&b"core"[..])
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_every_signal_over_http_protobuf() -> TestResult {
+    let collector = FakeCollector::start_http().await?;
+    let guard = init(vars(&[
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "service.name=e2e-service,team=core",
+        ),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint()),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20t0ken"),
+    ]))?;
+    let trace_id = emit(&guard)?;
+    let report = shutdown(guard).await?;
+    assert!(report.is_clean(), "{report}");
+    check_collector(&collector, &trace_id).await?;
+    let headers = collector.last_headers().ok_or("no headers")?;
+    assert_eq!(
+        headers.get("authorization").map(|v| v.as_bytes()),
+        Some(&b"Bearer t0ken"[..])
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_flushes_everything_queued() -> TestResult {
+    let collector = FakeCollector::start().await?;
+    // A schedule delay far beyond the test: only the shutdown flush can export these.
+    let guard = init(vars(&[
+        ("OTEL_SERVICE_NAME", "e2e-service"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ]))?;
+    let dispatch = guard.dispatch().ok_or("no dispatch")?.clone();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..300 {
+            let _span = tracing::info_span!("queued", i).entered();
+        }
+    });
+    assert_eq!(collector.spans().len(), 0);
+    assert_eq!(guard.span_counts().queued, 300);
+    let report = shutdown(guard).await?;
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.spans.exported, 300);
+    assert_eq!(collector.wait_for_spans(300, WAIT).await.len(), 300);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_endpoint_never_blocks_and_the_queue_bound_holds() -> TestResult {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?.port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let guard = init(vars(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "256"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ]))?;
+    let dispatch = guard.dispatch().ok_or("no dispatch")?.clone();
+    tokio::task::spawn_blocking(move || {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in 0..10_000 {
+                let _span = tracing::info_span!("operation", i).entered();
+            }
+        });
+    })
+    .await?;
+    let during = guard.span_counts();
+    assert!(during.queued <= 256, "{during:?}");
+    assert!(during.dropped > 0, "{during:?}");
+    let report = shutdown(guard).await?;
+    let spans = report.spans;
+    assert_eq!(spans.exported, 0, "{report}");
+    assert!(spans.failed > 0, "{report}");
+    assert_eq!(
+        spans.exported + spans.failed + spans.dropped + spans.queued,
+        10_000,
+        "{report}"
+    );
+    assert!(!report.is_clean());
+    Ok(())
+}
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn console_exporters_print_one_compact_line_per_item() -> TestResult {
+    let buffer = Buffer::default();
+    let guard = tracewire_init::builder()
+        .env(EnvSource::from_pairs([
+            ("OTEL_TRACES_EXPORTER", "console"),
+            ("OTEL_LOGS_EXPORTER", "console"),
+            ("OTEL_METRICS_EXPORTER", "console"),
+        ]))
+        .install_globals(false)
+        .fmt_layer(false)
+        .console_writer(buffer.clone())
+        .init()?;
+    let trace_id = emit(&guard)?;
+    let report = guard.shutdown();
+    assert!(report.is_clean(), "{report}");
+    let output = String::from_utf8(
+        buffer
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone(),
+    )?;
+    let short = &trace_id[..8];
+    let span_line = output
+        .lines()
+        .find(|l| l.starts_with("span "))
+        .ok_or("no span line")?;
+    assert!(
+        span_line.starts_with(&format!("span {short} checkout internal ")),
+        "{output}"
+    );
+    assert!(span_line.ends_with("ms unset"), "{output}");
+    assert!(
+        output.contains(&format!("log {short} INFO order placed")),
+        "{output}"
+    );
+    assert!(
+        output.contains("metric orders.placed [] sum points=1"),
+        "{output}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_disabled_exports_nothing_but_keeps_propagation() -> TestResult {
+    let collector = FakeCollector::start().await?;
+    let guard = init(vars(&[
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint()),
+        ("OTEL_PROPAGATORS", "b3"),
+    ]))?;
+    assert!(guard.tracer_provider().is_none());
+    assert!(guard.meter_provider().is_none());
+    assert!(guard.logger_provider().is_none());
+    assert_eq!(guard.propagator().fields(), ["b3"]);
+    let dispatch = guard.dispatch().ok_or("no dispatch")?.clone();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let _span = tracing::info_span!("ignored").entered();
+        tracing::info!("ignored too");
+    });
+    let report = shutdown(guard).await?;
+    assert!(report.is_clean(), "{report}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(collector.requests(), 0);
+    Ok(())
+}
