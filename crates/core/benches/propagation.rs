@@ -81,7 +81,7 @@ fn compare(
 ) {
     let [stock_propagator, our_propagator] = propagators;
     let mut group = c.benchmark_group(name);
-    group.bench_function("stock", |b| {
+    group.bench_function("anchor/opentelemetry_sdk", |b| {
         opentelemetry::global::set_text_map_propagator(stock_propagator());
         b.iter(&mut stock);
     });
@@ -141,7 +141,7 @@ fn global_lookup(c: &mut Criterion) {
     let ours = Propagator::global();
     compare(
         c,
-        "global_lookup",
+        "propagation/global_lookup",
         [no_propagator, no_propagator],
         || {
             opentelemetry::global::get_text_map_propagator(|propagator| {
@@ -157,8 +157,8 @@ fn global_lookup(c: &mut Criterion) {
 // Written out rather than with `criterion_group!`, whose generated `pub fn` trips `missing_docs`.
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    scenario(&mut c, "traceparent", false);
-    scenario(&mut c, "traceparent+baggage", true);
+    scenario(&mut c, "propagation/traceparent", false);
+    scenario(&mut c, "propagation/traceparent+baggage", true);
     global_lookup(&mut c);
     c.final_summary();
 }

@@ -129,13 +129,17 @@ impl TelemetryGuard {
 
     /// Exports everything queued now, waiting at most the shutdown timeout.
     pub fn force_flush(&self) -> Result<(), Vec<String>> {
-        let errors = self.each_provider(|tracer, meter, logger| {
-            [
-                tracer.map(|p| ("traces", Box::new(move || p.force_flush()) as Job)),
-                logger.map(|p| ("logs", Box::new(move || p.force_flush()) as Job)),
-                meter.map(|p| ("metrics", Box::new(move || p.force_flush()) as Job)),
-            ]
-        });
+        let errors: Vec<String> = self
+            .each_provider(|tracer, meter, logger| {
+                [
+                    tracer.map(|p| ("traces", Box::new(move || p.force_flush()) as Job)),
+                    logger.map(|p| ("logs", Box::new(move || p.force_flush()) as Job)),
+                    meter.map(|p| ("metrics", Box::new(move || p.force_flush()) as Job)),
+                ]
+            })
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         if errors.is_empty() {
             Ok(())
         } else {
@@ -157,7 +161,7 @@ impl TelemetryGuard {
             };
         }
         self.shut_down = true;
-        let errors = self.each_provider(|tracer, meter, logger| {
+        let failures = self.each_provider(|tracer, meter, logger| {
             [
                 tracer.map(|p| ("traces", Box::new(move || p.shutdown()) as Job)),
                 logger.map(|p| ("logs", Box::new(move || p.shutdown()) as Job)),
@@ -165,10 +169,16 @@ impl TelemetryGuard {
             ]
         });
         if let Some(runtime) = &self.runtime {
-            runtime.stop();
+            // A provider we stopped waiting for may still be exporting through the runtime:
+            // stopping it would panic that export, so it is left to end with the process.
+            if failures.iter().any(JobFailure::timed_out) {
+                runtime.detach();
+            } else {
+                runtime.stop();
+            }
         }
         ShutdownReport {
-            errors,
+            errors: failures.iter().map(ToString::to_string).collect(),
             spans: self.span_counts(),
         }
     }
@@ -182,7 +192,7 @@ impl TelemetryGuard {
             Option<SdkMeterProvider>,
             Option<SdkLoggerProvider>,
         ) -> [Option<(&'static str, Job)>; 3],
-    ) -> Vec<String> {
+    ) -> Vec<JobFailure> {
         let deadline = Instant::now() + self.shutdown_timeout;
         let jobs = jobs(
             self.tracer_provider.clone(),
@@ -194,7 +204,7 @@ impl TelemetryGuard {
             .filter_map(|(signal, job)| {
                 bounded(job, deadline.saturating_duration_since(Instant::now()))
                     .err()
-                    .map(|error| format!("{signal}: {error}"))
+                    .map(|reason| JobFailure { signal, reason })
             })
             .collect()
     }
@@ -202,7 +212,38 @@ impl TelemetryGuard {
 
 type Job = Box<dyn FnOnce() -> OTelSdkResult + Send>;
 
-fn bounded(job: Job, wait: Duration) -> Result<(), String> {
+/// Why one provider's flush or shutdown did not complete.
+#[derive(Debug)]
+enum FailureReason {
+    Failed(String),
+    GaveUp(Duration),
+}
+
+/// One provider's failure, for the report.
+#[derive(Debug)]
+struct JobFailure {
+    signal: &'static str,
+    reason: FailureReason,
+}
+
+impl JobFailure {
+    fn timed_out(&self) -> bool {
+        matches!(self.reason, FailureReason::GaveUp(_))
+    }
+}
+
+impl fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            FailureReason::Failed(error) => write!(f, "{}: {error}", self.signal),
+            FailureReason::GaveUp(wait) => {
+                write!(f, "{}: gave up after {} ms", self.signal, wait.as_millis())
+            }
+        }
+    }
+}
+
+fn bounded(job: Job, wait: Duration) -> Result<(), FailureReason> {
     let (done, result) = mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("tracewire-shutdown".to_owned())
@@ -210,12 +251,14 @@ fn bounded(job: Job, wait: Duration) -> Result<(), String> {
             let _receiver_gone = done.send(job());
         });
     if let Err(error) = spawned {
-        return Err(format!("cannot start the shutdown thread: {error}"));
+        return Err(FailureReason::Failed(format!(
+            "cannot start the shutdown thread: {error}"
+        )));
     }
     match result.recv_timeout(wait) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err(format!("gave up after {} ms", wait.as_millis())),
+        Ok(Err(error)) => Err(FailureReason::Failed(error.to_string())),
+        Err(_) => Err(FailureReason::GaveUp(wait)),
     }
 }
 

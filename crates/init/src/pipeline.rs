@@ -170,9 +170,6 @@ impl ExportContext {
         items: usize,
         export: impl Future<Output = OTelSdkResult> + Send,
     ) -> OTelSdkResult {
-        if let Some(stats) = &self.stats {
-            stats.dequeue(items);
-        }
         let started = Instant::now();
         let result = flatten(in_runtime(&self.runtime, self.timeout, export).await);
         let outcome = if result.is_ok() { "success" } else { "failure" };
@@ -187,6 +184,10 @@ impl ExportContext {
             );
         }
         let count = items as u64;
+        // Counted as queued until here, so a batch abandoned mid-export is never lost from the counts.
+        if let Some(stats) = &self.stats {
+            stats.dequeue(items);
+        }
         match &result {
             Ok(()) => {
                 if let Some(stats) = &self.stats {
@@ -366,8 +367,9 @@ impl<E: LogExporter> LogExporter for Sink<E> {
 
 /// Holds the queue bound itself, so drops are counted exactly: the SDK's batch processor drops
 /// silently (its counter is private) once its channel is full. Spans count as queued from
-/// `on_end` until their batch is handed to the exporter; beyond `max_queue_size` they are dropped
-/// here, which also keeps the SDK's channel (of the same capacity) from ever filling up.
+/// `on_end` until their batch's export finishes, so the bound covers every span held in memory;
+/// beyond `max_queue_size` they are dropped here, which also keeps the SDK's channel (of the same
+/// capacity) from ever filling up.
 #[derive(Debug)]
 pub(crate) struct BoundedSpanProcessor<P> {
     pub(crate) inner: P,

@@ -73,6 +73,22 @@ impl ExportRuntime {
     }
 }
 
+impl ExportRuntime {
+    /// Leaves the runtime running until the process exits, for exports still in flight.
+    pub(crate) fn detach(&self) {
+        let taken = self
+            .stop
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((stop, thread)) = taken {
+            // Dropping the sender would wake the runtime's `block_on` and end it.
+            std::mem::forget(stop);
+            drop(thread);
+        }
+    }
+}
+
 impl Drop for ExportRuntime {
     fn drop(&mut self) {
         self.stop();

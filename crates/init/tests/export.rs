@@ -15,12 +15,51 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn init(vars: Vec<(String, String)>) -> Result<TelemetryGuard, tracewire_init::InitError> {
+fn builder(vars: Vec<(String, String)>) -> tracewire_init::Builder {
     tracewire_init::builder()
         .env(EnvSource::from_pairs(vars))
         .install_globals(false)
         .fmt_layer(false)
-        .init()
+}
+
+fn init(vars: Vec<(String, String)>) -> Result<TelemetryGuard, tracewire_init::InitError> {
+    builder(vars).init()
+}
+
+/// An OTLP/gRPC endpoint on loopback where nothing listens.
+fn dead_endpoint() -> std::io::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr()?.port()
+    ))
+}
+
+/// Settings that make a dead endpoint fail fast and often: a small queue and short batches.
+fn dead_endpoint_vars(endpoint: &str) -> Vec<(String, String)> {
+    vars(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "256"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ])
+}
+
+/// Ends `count` spans through the guard's subscriber, off the async runtime.
+async fn end_spans(guard: &TelemetryGuard, count: u64) -> TestResult {
+    let dispatch = guard.dispatch().ok_or("no dispatch")?.clone();
+    tokio::task::spawn_blocking(move || {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in 0..count {
+                let _span = tracing::info_span!("operation", i).entered();
+            }
+        });
+    })
+    .await?;
+    Ok(())
 }
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -180,29 +219,8 @@ async fn shutdown_flushes_everything_queued() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_endpoint_never_blocks_and_the_queue_bound_holds() -> TestResult {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        listener.local_addr()?.port()
-    };
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let guard = init(vars(&[
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-        ("OTEL_BSP_MAX_QUEUE_SIZE", "256"),
-        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"),
-        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-        ("OTEL_METRICS_EXPORTER", "none"),
-        ("OTEL_LOGS_EXPORTER", "none"),
-    ]))?;
-    let dispatch = guard.dispatch().ok_or("no dispatch")?.clone();
-    tokio::task::spawn_blocking(move || {
-        tracing::dispatcher::with_default(&dispatch, || {
-            for i in 0..10_000 {
-                let _span = tracing::info_span!("operation", i).entered();
-            }
-        });
-    })
-    .await?;
+    let guard = init(dead_endpoint_vars(&dead_endpoint()?))?;
+    end_spans(&guard, 10_000).await?;
     let during = guard.span_counts();
     assert!(during.queued <= 256, "{during:?}");
     assert!(during.dropped > 0, "{during:?}");
@@ -216,6 +234,36 @@ async fn a_dead_endpoint_never_blocks_and_the_queue_bound_holds() -> TestResult 
         "{report}"
     );
     assert!(!report.is_clean());
+    Ok(())
+}
+
+/// A shutdown that stops waiting while a batch is being exported leaves that export to finish in
+/// the background (stopping the export runtime under it would panic the SDK's worker) and still
+/// accounts for every span: the abandoned batch counts as never exported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_that_gives_up_still_accounts_for_every_span() -> TestResult {
+    let guard = builder(dead_endpoint_vars(&dead_endpoint()?))
+        .shutdown_timeout(Duration::from_millis(10))
+        .init()?;
+    end_spans(&guard, 1_000).await?;
+    let report = shutdown(guard).await?;
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.starts_with("traces: gave up")),
+        "{report}"
+    );
+    let spans = report.spans;
+    assert_eq!(
+        spans.exported + spans.failed + spans.dropped + spans.queued,
+        1_000,
+        "{report}"
+    );
+    assert!(
+        spans.queued > 0,
+        "the batch in flight is never exported: {report}"
+    );
     Ok(())
 }
 

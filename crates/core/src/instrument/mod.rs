@@ -43,6 +43,7 @@ pub use span::{ActiveSpan, SpanGuard};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Once, OnceLock};
+use std::time::{Instant, SystemTime};
 
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::{Meter, MeterProvider};
@@ -98,6 +99,7 @@ pub struct SpanStart {
     attributes: Vec<KeyValue>,
     parent: Parent,
     links: Vec<Link>,
+    started_at: Option<Instant>,
 }
 
 impl SpanStart {
@@ -109,6 +111,7 @@ impl SpanStart {
             attributes: Vec::new(),
             parent: Parent::Current,
             links: Vec::new(),
+            started_at: None,
         }
     }
 
@@ -135,6 +138,30 @@ impl SpanStart {
     /// context).
     pub fn link(mut self, link: Link) -> Self {
         self.links.push(link);
+        self
+    }
+
+    /// Backdates the span to `instant`, for operations whose links and attributes are only known
+    /// when they end (a poll learns its messages when it returns). [`ActiveSpan::elapsed`] then
+    /// counts from `instant` too.
+    ///
+    /// A backdated span is always an OpenTelemetry API span: `tracing` spans cannot be
+    /// backdated. Use it only for leaf spans, which run no user code that could nest under them.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use opentelemetry::trace::SpanKind;
+    /// use tracewire_core::instrument::{Instrumentation, SpanStart};
+    ///
+    /// let started = Instant::now();
+    /// std::thread::sleep(Duration::from_millis(2)); // the operation runs
+    /// let span = Instrumentation::builder("example")
+    ///     .build()
+    ///     .start(SpanStart::new(SpanKind::Client, "poll").started_at(started));
+    /// assert!(span.elapsed() >= Duration::from_millis(2));
+    /// ```
+    pub fn started_at(mut self, instant: Instant) -> Self {
+        self.started_at = Some(instant);
         self
     }
 
@@ -199,6 +226,7 @@ impl fmt::Debug for Instrumentation {
 pub struct InstrumentationBuilder {
     name: Cow<'static, str>,
     version: Option<Cow<'static, str>>,
+    schema_url: &'static str,
     backend: SpanBackend,
     tracer_factory: Option<Box<dyn FnOnce(InstrumentationScope) -> BoxedTracer + Send>>,
     meter_factory: Option<Box<dyn FnOnce(InstrumentationScope) -> Meter + Send>>,
@@ -220,6 +248,7 @@ impl Instrumentation {
         InstrumentationBuilder {
             name: name.into(),
             version: None,
+            schema_url: crate::semconv::SCHEMA_URL,
             backend: SpanBackend::default(),
             tracer_factory: None,
             meter_factory: None,
@@ -258,6 +287,7 @@ impl Instrumentation {
             attributes,
             parent,
             links,
+            started_at,
         } = start;
         let parent = match parent {
             Parent::Current => None,
@@ -266,6 +296,7 @@ impl Instrumentation {
         };
         let tracing_span = match self.inner.backend {
             SpanBackend::OpenTelemetry => None,
+            _ if started_at.is_some() => None,
             backend => match tracing_span(&kind, &name, &attributes, parent.as_ref(), &links) {
                 TracingSpan::Recorded(span, cx) => return ActiveSpan::new(cx, Some(span)),
                 TracingSpan::Unrecorded(span) => {
@@ -275,14 +306,21 @@ impl Instrumentation {
             },
         };
         let parent = parent.unwrap_or_else(current_context);
-        let builder = self
+        let mut builder = self
             .tracer()
             .span_builder(name)
             .with_kind(kind)
             .with_attributes(attributes)
             .with_links(links);
+        if let Some(started) = started_at {
+            builder = builder.with_start_time(SystemTime::now() - started.elapsed());
+        }
         let span = self.tracer().build_with_context(builder, &parent);
-        ActiveSpan::new(parent.with_span(span), tracing_span)
+        let active = ActiveSpan::new(parent.with_span(span), tracing_span);
+        match started_at {
+            Some(started) => active.started_at(started),
+            None => active,
+        }
     }
 }
 
@@ -290,6 +328,14 @@ impl InstrumentationBuilder {
     /// The scope version (the adapter's crate version).
     pub fn version(mut self, version: impl Into<Cow<'static, str>>) -> Self {
         self.version = Some(version.into());
+        self
+    }
+
+    /// The scope's schema URL; the default is [`SCHEMA_URL`](crate::semconv::SCHEMA_URL). A
+    /// messaging adapter passes [`messaging::schema_url`](crate::semconv::messaging::schema_url)
+    /// of its stability mode.
+    pub fn schema_url(mut self, schema_url: &'static str) -> Self {
+        self.schema_url = schema_url;
         self
     }
 
@@ -325,8 +371,7 @@ impl InstrumentationBuilder {
 
     /// Builds the instrumentation.
     pub fn build(self) -> Instrumentation {
-        let mut scope =
-            InstrumentationScope::builder(self.name).with_schema_url(crate::semconv::SCHEMA_URL);
+        let mut scope = InstrumentationScope::builder(self.name).with_schema_url(self.schema_url);
         if let Some(version) = self.version {
             scope = scope.with_version(version);
         }

@@ -60,6 +60,12 @@ impl ActiveSpan {
         }
     }
 
+    /// Moves the start of [`elapsed`](Self::elapsed) back to `started` (backdated spans).
+    pub(super) fn started_at(mut self, started: Instant) -> Self {
+        self.started = started;
+        self
+    }
+
     /// The context holding this span: pass it to a propagator to inject, or use it as a parent.
     pub fn context(&self) -> &Context {
         &self.cx

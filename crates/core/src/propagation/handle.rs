@@ -163,6 +163,19 @@ impl Propagator {
     pub fn fields(&self) -> Vec<String> {
         self.with(|propagator| propagator.fields().map(str::to_owned).collect())
     }
+
+    /// Calls `f` with each field the propagator writes, without allocating: an adapter clears
+    /// stale copies from an outgoing carrier with it on every request.
+    ///
+    /// ```
+    /// use tracewire_core::propagation::{Propagator, TraceContextPropagator};
+    /// let mut fields = Vec::new();
+    /// Propagator::new(TraceContextPropagator::new()).for_each_field(|f| fields.push(f.to_owned()));
+    /// assert_eq!(fields, ["traceparent", "tracestate"]);
+    /// ```
+    pub fn for_each_field(&self, mut f: impl FnMut(&str)) {
+        self.with(|propagator| propagator.fields().for_each(&mut f));
+    }
 }
 
 impl Default for Propagator {

@@ -20,6 +20,10 @@ pub use opentelemetry_semantic_conventions::metric::{
 /// emits.
 pub const DB_CLIENT_CONNECTION_LIMIT: &str = "db.client.connection.limit";
 
+/// The number of rows a statement changed. Semconv has no attribute for it, so tracewire
+/// records it under its own namespace, as the naming rules ask for custom attributes.
+pub const TRACEWIRE_DB_RESPONSE_AFFECTED_ROWS: &str = "tracewire.db.response.affected_rows";
+
 /// `db.system.name` for PostgreSQL.
 pub const SYSTEM_POSTGRESQL: &str = "postgresql";
 /// `db.system.name` for MySQL.
@@ -210,6 +214,7 @@ mod tests {
         assert!(is_error(SYSTEM_SQLITE, Native("SQLITE_BUSY")));
         assert_eq!(Native("1062").as_str(), "1062");
         assert_eq!(SqlState("23505").as_str(), "23505");
+        assert!(TRACEWIRE_DB_RESPONSE_AFFECTED_ROWS.starts_with("tracewire."));
     }
 
     #[test]

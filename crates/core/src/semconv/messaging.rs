@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use opentelemetry::{KeyValue, Value};
 
+use crate::semconv::http::HostPort;
 use crate::semconv::stability::{Renamed, StabilityMode, StabilityOptIn};
 
 pub use opentelemetry_semantic_conventions::attribute::{
@@ -102,6 +103,23 @@ pub fn batch_message_count(count: usize) -> KeyValue {
         MESSAGING_BATCH_MESSAGE_COUNT,
         i64::try_from(count).unwrap_or(i64::MAX),
     )
+}
+
+/// `server.address`/`server.port` of a Kafka client: the first entry of its `bootstrap.servers`
+/// list (`host:port[,host:port...]`, each optionally prefixed by a listener such as
+/// `PLAINTEXT://`). `None` when that entry does not parse; never panics.
+///
+/// ```
+/// use tracewire_core::semconv::messaging::bootstrap_server;
+/// let first = bootstrap_server("SSL://kafka-1:9093, kafka-2:9093").unwrap();
+/// assert_eq!((first.host, first.port), ("kafka-1", Some(9093)));
+/// assert_eq!(bootstrap_server("[::1]:9092").unwrap().host, "::1");
+/// assert_eq!(bootstrap_server(""), None);
+/// ```
+pub fn bootstrap_server(bootstrap_servers: &str) -> Option<HostPort<'_>> {
+    let first = bootstrap_servers.split(',').next()?.trim();
+    let address = first.split_once("://").map_or(first, |(_, rest)| rest);
+    HostPort::parse(address).filter(|host_port| !host_port.host.is_empty())
 }
 
 /// The keys of the attributes renamed in v1.45, for one stability mode.
@@ -239,6 +257,44 @@ mod tests {
             span_name("commit", Some("")),
             Cow::Borrowed("commit")
         ));
+    }
+
+    #[test]
+    fn bootstrap_servers() {
+        let parse = |s| bootstrap_server(s).map(|hp| (hp.host, hp.port));
+        assert_eq!(parse("localhost:9092"), Some(("localhost", Some(9092))));
+        assert_eq!(parse(" broker "), Some(("broker", None)));
+        assert_eq!(
+            parse("PLAINTEXT://10.0.0.1:9092,b:1"),
+            Some(("10.0.0.1", Some(9092)))
+        );
+        assert_eq!(parse("[::1]:9092"), Some(("::1", Some(9092))));
+        assert_eq!(parse(",b:1"), None);
+        assert_eq!(parse(":9092"), None);
+        assert_eq!(parse("host:port"), None);
+        assert_eq!(parse("a b:1"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bootstrap_server_never_panics(s in ".*") {
+            let _ = bootstrap_server(&s);
+        }
+
+        #[test]
+        fn bootstrap_server_takes_the_first_entry(
+            host in "[a-z][a-z0-9.-]{0,20}",
+            port in proptest::option::of(proptest::prelude::any::<u16>()),
+            rest in "[a-z0-9:,]{0,20}",
+        ) {
+            let first = match port {
+                Some(port) => format!("{host}:{port}"),
+                None => host.clone(),
+            };
+            let list = format!("SASL_SSL://{first},{rest}");
+            let parsed = bootstrap_server(&list).map(|hp| (hp.host, hp.port));
+            proptest::prop_assert_eq!(parsed, Some((host.as_str(), port)));
+        }
     }
 
     #[test]

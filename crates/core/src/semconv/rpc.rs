@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use percent_encoding::percent_decode_str;
@@ -151,6 +153,60 @@ impl GrpcCode {
             .fold(0i32, |acc, digit| acc * 10 + i32::from(digit - b'0'));
         Self::from_i32(code)
     }
+}
+
+impl GrpcCode {
+    /// The code a gRPC client infers from a non-200 HTTP status when the response has no
+    /// `grpc-status` (gRPC's `http-grpc-status-mapping.md`); `None` for 200, whose missing status
+    /// is a protocol error rather than a code.
+    ///
+    /// ```
+    /// use tracewire_core::semconv::rpc::GrpcCode;
+    /// assert_eq!(GrpcCode::from_http_status(404), Some(GrpcCode::Unimplemented));
+    /// assert_eq!(GrpcCode::from_http_status(200), None);
+    /// ```
+    pub const fn from_http_status(status: u16) -> Option<Self> {
+        Some(match status {
+            200 => return None,
+            400 => GrpcCode::Internal,
+            401 => GrpcCode::Unauthenticated,
+            403 => GrpcCode::PermissionDenied,
+            404 => GrpcCode::Unimplemented,
+            429 | 502 | 503 | 504 => GrpcCode::Unavailable,
+            _ => GrpcCode::Unknown,
+        })
+    }
+}
+
+/// The `grpc-timeout` request header: the call's deadline relative to its start.
+pub const GRPC_TIMEOUT_HEADER: &str = "grpc-timeout";
+
+/// Parses a `grpc-timeout` value (`TimeoutValue TimeoutUnit`: 1 to 8 ASCII digits and one of
+/// `H`, `M`, `S`, `m`, `u`, `n`). `None` for anything else.
+///
+/// ```
+/// use std::time::Duration;
+/// use tracewire_core::semconv::rpc::parse_grpc_timeout;
+/// assert_eq!(parse_grpc_timeout(b"250m"), Some(Duration::from_millis(250)));
+/// assert_eq!(parse_grpc_timeout(b"123456789S"), None);
+/// ```
+pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
+    let (unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let amount = digits
+        .iter()
+        .fold(0u64, |acc, digit| acc * 10 + u64::from(digit - b'0'));
+    Some(match unit {
+        b'H' => Duration::from_secs(amount * 3600),
+        b'M' => Duration::from_secs(amount * 60),
+        b'S' => Duration::from_secs(amount),
+        b'm' => Duration::from_millis(amount),
+        b'u' => Duration::from_micros(amount),
+        b'n' => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 /// The server rule: only `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`,
@@ -442,15 +498,18 @@ impl RpcAttributeNames {
     /// let pairs: Vec<_> = attrs.iter().map(|kv| (kv.key.as_str(), kv.value.as_str())).collect();
     /// assert_eq!(pairs, [("rpc.method", "pkg.Svc/Do".into()), ("rpc.service", "pkg.Svc".into())]);
     /// ```
+    ///
+    /// The values are reference-counted, so adapters copy them to their metric attributes
+    /// without allocating.
     pub fn push_method(&self, service: &str, method: &str, attributes: &mut Vec<KeyValue>) {
-        let value = if self.fully_qualified_method {
-            format!("{service}/{method}")
+        let value: Arc<str> = if self.fully_qualified_method {
+            format!("{service}/{method}").into()
         } else {
-            method.to_owned()
+            method.into()
         };
         attributes.push(KeyValue::new(RPC_METHOD, value));
         if let Some(key) = self.service {
-            attributes.push(KeyValue::new(key, service.to_owned()));
+            attributes.push(KeyValue::new(key, Arc::<str>::from(service)));
         }
     }
 
@@ -536,6 +595,47 @@ mod tests {
             b"OK",
         ] {
             assert_eq!(GrpcCode::from_header_value(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn http_status_mapping() {
+        let cases = [
+            (200, None),
+            (400, Some(GrpcCode::Internal)),
+            (401, Some(GrpcCode::Unauthenticated)),
+            (403, Some(GrpcCode::PermissionDenied)),
+            (404, Some(GrpcCode::Unimplemented)),
+            (429, Some(GrpcCode::Unavailable)),
+            (502, Some(GrpcCode::Unavailable)),
+            (503, Some(GrpcCode::Unavailable)),
+            (504, Some(GrpcCode::Unavailable)),
+            (500, Some(GrpcCode::Unknown)),
+            (302, Some(GrpcCode::Unknown)),
+        ];
+        for (status, code) in cases {
+            assert_eq!(GrpcCode::from_http_status(status), code, "{status}");
+        }
+    }
+
+    #[test]
+    fn grpc_timeouts() {
+        let cases: [(&[u8], Option<Duration>); 12] = [
+            (b"1H", Some(Duration::from_secs(3600))),
+            (b"2M", Some(Duration::from_secs(120))),
+            (b"3S", Some(Duration::from_secs(3))),
+            (b"50m", Some(Duration::from_millis(50))),
+            (b"7u", Some(Duration::from_micros(7))),
+            (b"99999999n", Some(Duration::from_nanos(99_999_999))),
+            (b"0m", Some(Duration::ZERO)),
+            (b"", None),
+            (b"m", None),
+            (b"123456789m", None),
+            (b"10s", None),
+            (b"-1S", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(parse_grpc_timeout(value), expected, "{value:?}");
         }
     }
 
@@ -702,6 +802,18 @@ mod tests {
             if let Some(code) = GrpcCode::from_header_value(&bytes) {
                 prop_assert!((0..=16).contains(&code.as_i32()));
             }
+        }
+
+        #[test]
+        fn grpc_timeouts_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..12)) {
+            if let Some(timeout) = parse_grpc_timeout(&bytes) {
+                prop_assert!(timeout <= Duration::from_secs(99_999_999 * 3600));
+            }
+        }
+
+        #[test]
+        fn grpc_timeouts_roundtrip(amount in 0u64..100_000_000) {
+            prop_assert_eq!(parse_grpc_timeout(format!("{amount}m").as_bytes()), Some(Duration::from_millis(amount)));
         }
 
         #[test]

@@ -1,0 +1,401 @@
+//! The telemetry of one request in flight: started by the service, carried by the response future
+//! and then the response body, finished exactly once (at the body's end, on failure, or on drop).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, OriginalUri};
+use http::header::{CONTENT_LENGTH, USER_AGENT};
+use http::request::Parts;
+use http::response::Parts as ResponseParts;
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
+use opentelemetry::{Context, KeyValue, StringValue};
+use tracewire_core::instrument::{ActiveSpan, Parent, SpanStart};
+use tracewire_core::metrics::duration_seconds;
+use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
+use tracewire_core::semconv::http::{
+    HTTP_REQUEST_METHOD, HTTP_ROUTE, NormalizedMethod, client_address_from_headers,
+    normalize_method, protocol_version, response_status_code, server_address_from_headers,
+    server_outcome, span_name, url_scheme_from_headers,
+};
+use tracewire_core::semconv::url::{URL_PATH, URL_QUERY, URL_SCHEME, redact_query};
+use tracewire_core::semconv::{
+    CLIENT_ADDRESS, NETWORK_PEER_ADDRESS, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS,
+    USER_AGENT_ORIGINAL, network_peer_port, server_port,
+};
+
+use crate::extract::RequestSpan;
+use crate::layer::Shared;
+
+/// How the request ended.
+pub(crate) enum End {
+    /// The response body was sent to its end; it held this many bytes.
+    Complete { response_body_size: u64 },
+    /// The service or the body failed with an error of this type.
+    Failed(&'static str),
+    /// Dropped before the end: the client went away, or a panic unwound through the layer.
+    Dropped,
+}
+
+pub(crate) struct Inflight {
+    shared: Arc<Shared>,
+    span: Option<ActiveSpan>,
+    started: Instant,
+    metrics: Option<MetricValues>,
+    status: Option<u16>,
+    finished: bool,
+}
+
+/// The metric attribute values, shared with the span's start attributes (refcounted or
+/// `'static`), so that recording never copies a string.
+struct MetricValues {
+    method: &'static str,
+    scheme: StringValue,
+    route: Option<StringValue>,
+    protocol_version: Option<&'static str>,
+    server: Option<(StringValue, Option<u16>)>,
+    request_body_size: Option<u64>,
+}
+
+impl Inflight {
+    /// Starts the span (when tracing is on) with every sampling-relevant attribute, and counts the
+    /// request as active (when metrics are on).
+    pub(crate) fn start(shared: &Arc<Shared>, parts: &mut Parts, incoming: &Context) -> Self {
+        let started = Instant::now();
+        let method = normalize_method(parts.method.as_str());
+        // `Arc<str>` so the span and the metrics share one copy.
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|route| StringValue::from(Arc::<str>::from(route.as_str())));
+        let scheme = url_scheme(shared, parts);
+        let version = protocol_version(parts.version);
+        let server = (shared.tracing || shared.metrics_server_address)
+            .then(|| server_address_from_headers(&parts.headers, parts.uri.authority()))
+            .flatten()
+            .map(|hp| (StringValue::from(Arc::<str>::from(hp.host)), hp.port));
+
+        let span = shared.tracing.then(|| {
+            let attributes =
+                start_attributes(shared, parts, &method, &route, &scheme, version, &server);
+            let start = span_start(shared, parts, incoming, &method, &route);
+            let span = shared.instrumentation.start(start.attributes(attributes));
+            if span.is_recording() {
+                record_peer(&span, parts);
+            }
+            span
+        });
+
+        let method = method.as_str();
+        // Only a recording span is worth an extension (an allocation); the extractors fall back to
+        // the current context, which is the request span whenever it exists.
+        if let Some(span) = span.as_ref().filter(|span| span.is_recording()) {
+            parts
+                .extensions
+                .insert(RequestSpan::new(span.context().clone()));
+        }
+        let metrics = shared.metrics().map(|instruments| {
+            let values = MetricValues {
+                method,
+                scheme,
+                route,
+                protocol_version: version,
+                server: server.filter(|_| shared.metrics_server_address),
+                request_body_size: content_length(&parts.headers),
+            };
+            instruments
+                .active_requests
+                .add(1, values.active_attributes().as_slice());
+            values
+        });
+
+        Self {
+            shared: Arc::clone(shared),
+            span,
+            started,
+            metrics,
+            status: None,
+            finished: false,
+        }
+    }
+
+    pub(crate) fn span(&self) -> Option<&ActiveSpan> {
+        self.span.as_ref()
+    }
+
+    /// Records what the response head tells: status code, captured headers, and writes the
+    /// response propagation headers.
+    pub(crate) fn on_response(&mut self, response: &mut ResponseParts) {
+        self.status = Some(response.status.as_u16());
+        let Some(span) = &self.span else { return };
+        if self.shared.response_propagation.is_enabled() {
+            self.shared
+                .response_propagation
+                .write(&span.span_context(), &mut response.headers);
+        }
+        if span.is_recording() {
+            span.set_attribute(response_status_code(response.status.as_u16()));
+            span.set_attributes(self.shared.response_headers.capture(&response.headers));
+        }
+    }
+
+    /// Ends the span and records the metrics.
+    pub(crate) fn finish(mut self, end: End) {
+        self.record(end);
+    }
+
+    fn record(&mut self, end: End) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let panicked = matches!(end, End::Dropped) && std::thread::panicking();
+        let error_type = match end {
+            End::Failed(error_type) => Some(error_type),
+            _ if panicked => Some(OTHER),
+            _ => self
+                .status
+                .and_then(|code| server_outcome(code).error_type()),
+        };
+        let elapsed = self
+            .span
+            .as_ref()
+            .map_or_else(|| self.started.elapsed(), ActiveSpan::elapsed);
+        if let Some(span) = self.span.take() {
+            if let Some(error_type) = error_type
+                && span.is_recording()
+            {
+                if panicked {
+                    span.set_error_with_description(error_type, "panicked");
+                } else {
+                    span.set_error(error_type);
+                }
+            }
+            span.end();
+        }
+        let (Some(values), Some(instruments)) = (&self.metrics, self.shared.metrics()) else {
+            return;
+        };
+        let attributes = values.duration_attributes(self.status, error_type);
+        let attributes = attributes.as_slice();
+        instruments
+            .request_duration
+            .record(duration_seconds(elapsed), attributes);
+        if let Some(size) = values.request_body_size {
+            instruments.request_body_size.record(size, attributes);
+        }
+        if let End::Complete { response_body_size } = end {
+            instruments
+                .response_body_size
+                .record(response_body_size, attributes);
+        }
+        instruments
+            .active_requests
+            .add(-1, values.active_attributes().as_slice());
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.record(End::Dropped);
+    }
+}
+
+/// `url.scheme`: from trusted proxy headers, else this hop (`:scheme` or an absolute URI), else
+/// `http`. `http`/`https` are `'static`, so only an unusual proxied scheme is copied.
+fn url_scheme(shared: &Shared, parts: &Parts) -> StringValue {
+    let scheme = shared
+        .trusted_proxies
+        .then(|| url_scheme_from_headers(&parts.headers))
+        .flatten()
+        .or_else(|| parts.uri.scheme_str());
+    match scheme {
+        None | Some("http") => StringValue::from("http"),
+        Some("https") => StringValue::from("https"),
+        Some(other) => StringValue::from(other.to_owned()),
+    }
+}
+
+fn span_start(
+    shared: &Shared,
+    parts: &Parts,
+    incoming: &Context,
+    method: &NormalizedMethod<'_>,
+    route: &Option<StringValue>,
+) -> SpanStart {
+    let name = shared
+        .custom_span_name(parts)
+        .unwrap_or_else(|| span_name(method, route.as_ref().map(StringValue::as_str)));
+    let start = SpanStart::new(SpanKind::Server, name);
+    if !shared.is_public(parts) {
+        return start.parent(Parent::Context(incoming.clone()));
+    }
+    let start = start.parent(Parent::Root);
+    let remote = incoming.span().span_context().clone();
+    if remote.is_valid() {
+        start.link(Link::with_context(remote))
+    } else {
+        start
+    }
+}
+
+/// The attributes samplers see: everything known before the handler runs.
+fn start_attributes(
+    shared: &Shared,
+    parts: &Parts,
+    method: &NormalizedMethod<'_>,
+    route: &Option<StringValue>,
+    scheme: &StringValue,
+    version: Option<&'static str>,
+    server: &Option<(StringValue, Option<u16>)>,
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(12 + shared.request_headers.keys().count());
+    method.push_attributes(&mut attributes);
+    // Under `nest`, axum strips the prefix from the URI; the original is what the client sent.
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(&parts.uri, |original| &original.0);
+    attributes.push(KeyValue::new(URL_PATH, uri.path().to_owned()));
+    if let Some(query) = uri.query() {
+        attributes.push(KeyValue::new(URL_QUERY, redact_query(query).into_owned()));
+    }
+    attributes.push(KeyValue::new(URL_SCHEME, scheme.clone()));
+    if let Some(route) = route {
+        attributes.push(KeyValue::new(HTTP_ROUTE, route.clone()));
+    }
+    if let Some((host, port)) = server {
+        attributes.push(KeyValue::new(SERVER_ADDRESS, host.clone()));
+        if let Some(port) = port {
+            attributes.push(server_port(*port));
+        }
+    }
+    if let Some(version) = version {
+        attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
+    }
+    if let Some(agent) = parts
+        .headers
+        .get(USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+    {
+        attributes.push(KeyValue::new(USER_AGENT_ORIGINAL, agent.to_owned()));
+    }
+    if let Some(client) = client_address(shared, parts) {
+        attributes.push(KeyValue::new(CLIENT_ADDRESS, client));
+    }
+    attributes.extend(shared.request_headers.capture(&parts.headers));
+    attributes
+}
+
+/// `client.address`: from proxy headers only when they are trusted, else the socket peer.
+fn client_address(shared: &Shared, parts: &Parts) -> Option<String> {
+    shared
+        .trusted_proxies
+        .then(|| client_address_from_headers(&parts.headers))
+        .flatten()
+        .map(str::to_owned)
+        .or_else(|| peer(parts).map(|peer| peer.ip().to_string()))
+}
+
+fn peer(parts: &Parts) -> Option<SocketAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0)
+}
+
+/// `network.peer.*`: not sampling-relevant, so only recorded on spans that record.
+fn record_peer(span: &ActiveSpan, parts: &Parts) {
+    if let Some(peer) = peer(parts) {
+        span.set_attributes([
+            KeyValue::new(NETWORK_PEER_ADDRESS, peer.ip().to_string()),
+            network_peer_port(peer.port()),
+        ]);
+    }
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+impl MetricValues {
+    /// `http.server.active_requests`: method, scheme and the opted-in server address.
+    fn active_attributes(&self) -> MetricAttributes {
+        let mut attributes = MetricAttributes::new();
+        attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, self.method));
+        attributes.push(KeyValue::new(URL_SCHEME, self.scheme.clone()));
+        self.push_server(&mut attributes);
+        attributes
+    }
+
+    /// The duration and body-size histograms: the conventions' list, never the raw path.
+    fn duration_attributes(
+        &self,
+        status: Option<u16>,
+        error_type: Option<&'static str>,
+    ) -> MetricAttributes {
+        let mut attributes = MetricAttributes::new();
+        attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, self.method));
+        attributes.push(KeyValue::new(URL_SCHEME, self.scheme.clone()));
+        if let Some(route) = &self.route {
+            attributes.push(KeyValue::new(HTTP_ROUTE, route.clone()));
+        }
+        if let Some(version) = self.protocol_version {
+            attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
+        }
+        if let Some(status) = status {
+            attributes.push(response_status_code(status));
+        }
+        if let Some(error_type) = error_type {
+            attributes.push(KeyValue::new(ERROR_TYPE, error_type));
+        }
+        self.push_server(&mut attributes);
+        attributes
+    }
+
+    fn push_server(&self, attributes: &mut MetricAttributes) {
+        if let Some((host, port)) = &self.server {
+            attributes.push(KeyValue::new(SERVER_ADDRESS, host.clone()));
+            if let Some(port) = port {
+                attributes.push(server_port(*port));
+            }
+        }
+    }
+}
+
+/// The most attributes a metric gets: method, scheme, route, version, status, error type,
+/// server address and port.
+const MAX_METRIC_ATTRIBUTES: usize = 8;
+
+/// A fixed-capacity attribute list on the stack: recording a metric allocates nothing.
+struct MetricAttributes {
+    items: [KeyValue; MAX_METRIC_ATTRIBUTES],
+    len: usize,
+}
+
+impl MetricAttributes {
+    fn new() -> Self {
+        Self {
+            items: std::array::from_fn(|_| KeyValue::new("", false)),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, attribute: KeyValue) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = attribute;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[KeyValue] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+}

@@ -1,0 +1,348 @@
+//! tracewire-kafka overheads, in one run:
+//!
+//! - `kafka/headers/*`: inject + extract per message into headers that already hold 10
+//!   application headers (`10_app`), and the same plus a previous hop's stale `traceparent`,
+//!   `tracestate` and `baggage` (`10_app_3_stale`, a consumed message produced again); ours
+//!   against the carrier found in public code (every `set` copies all headers, every `get`
+//!   scans them), with a traceparent-only context and with trace state and baggage.
+//! - `kafka/headers_split/*`: where one inject + extract spends its time.
+//! - `kafka/send/*`: one `send` awaited to delivery on librdkafka's mock cluster: the raw
+//!   `FutureProducer` (`bare`, the floor), ours sampled, ours with every span dropped; each
+//!   alternates with an untimed send of the other side (see `interleaved`); and the wrapper's
+//!   own CPU work per message without a broker (`tracewire_cpu_only/*`), since the broker's
+//!   round trip varies by more than the few microseconds it adds.
+//!
+//! Run: `cargo bench -p tracewire-benchmarks --bench kafka -- --warm-up-time 1 --measurement-time 3`
+
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Bencher, Criterion, criterion_group, criterion_main};
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::propagation::{Extractor, Injector, TextMapCompositePropagator};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::propagation::BaggagePropagator;
+use rdkafka::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use tracewire_benchmarks::{dropping_provider, sampled_provider};
+use tracewire_core::instrument::SpanBackend;
+use tracewire_core::propagation::{
+    PairExtractor, PairInjector, Propagator, TraceContextPropagator,
+};
+use tracewire_kafka::{KafkaInstrumentation, TracedProducer};
+
+/// The carrier found in public code (the `HeaderInjector` pasted across Kafka services): each
+/// `set` builds new headers holding the new pair first, then a copy of every existing header,
+/// each value copied into a `String` through `String::from_utf8` (in public code `.unwrap()`,
+/// which panics on null or binary values), and finally clones them into place. Stale
+/// propagation headers are kept behind the new ones.
+struct NaiveInjector<'a>(&'a mut OwnedHeaders);
+
+impl Injector for NaiveInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        let mut rebuilt = OwnedHeaders::new().insert(Header {
+            key,
+            value: Some(&value),
+        });
+        for header in self.0.iter() {
+            // Same cost as the public `.unwrap()`, without its panic on a null value.
+            let Ok(copy) = String::from_utf8(header.value.unwrap_or_default().to_vec()) else {
+                continue;
+            };
+            rebuilt = rebuilt.insert(Header {
+                key: header.key,
+                value: Some(&copy),
+            });
+        }
+        self.0.clone_from(&rebuilt);
+    }
+}
+
+/// The matching public getter: every `get` scans the headers from the start, converting each
+/// value to `&str` on the way, and returns the first match.
+struct NaiveExtractor<'a>(&'a OwnedHeaders);
+
+impl Extractor for NaiveExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (0..self.0.count())
+            .filter_map(|index| self.0.try_get_as::<str>(index)?.ok())
+            .find(|header| header.key == key)?
+            .value
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|header| header.key).collect()
+    }
+}
+
+/// Builds the headers a scenario starts from.
+type MakeHeaders = fn() -> OwnedHeaders;
+
+fn naive_inject(propagator: &Propagator, cx: &Context, mut headers: OwnedHeaders) -> OwnedHeaders {
+    propagator.inject_context(cx, &mut NaiveInjector(&mut headers));
+    headers
+}
+
+/// 10 application headers, as the target states.
+fn app_headers() -> OwnedHeaders {
+    (0..10).fold(OwnedHeaders::new(), |headers, i| {
+        headers.insert(Header {
+            key: &format!("app-header-{i}"),
+            value: Some("some application value"),
+        })
+    })
+}
+
+/// A consumed message produced again: the 10 application headers plus the previous hop's
+/// `traceparent`, `tracestate` and `baggage`.
+fn stale_headers() -> OwnedHeaders {
+    [
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("tracestate", "vendor=old"),
+        ("baggage", "tenant=old"),
+    ]
+    .into_iter()
+    .fold(app_headers(), |headers, (key, value)| {
+        headers.insert(Header {
+            key,
+            value: Some(value),
+        })
+    })
+}
+
+fn contexts() -> [(&'static str, Context); 2] {
+    let span = |state| {
+        SpanContext::new(
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+            SpanId::from(0x00f0_67aa_0ba9_02b7),
+            TraceFlags::SAMPLED,
+            true,
+            state,
+        )
+    };
+    let plain = Context::new().with_remote_span_context(span(TraceState::NONE));
+    let state = TraceState::from_key_value([("vendor", "abc123")]).unwrap_or_default();
+    let full = Context::new()
+        .with_remote_span_context(span(state))
+        .with_baggage([KeyValue::new("tenant", "acme"), KeyValue::new("user", "42")]);
+    [("traceparent", plain), ("state_baggage", full)]
+}
+
+fn w3c() -> Propagator {
+    Propagator::new(TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ]))
+}
+
+fn headers(c: &mut Criterion) {
+    let propagator = w3c();
+    let mut group = c.benchmark_group("kafka/headers");
+    let carriers: [(&str, MakeHeaders); 2] =
+        [("10_app", app_headers), ("10_app_3_stale", stale_headers)];
+    for (name, cx) in contexts() {
+        for (carrier, setup) in carriers {
+            group.bench_function(format!("tracewire/{name}/{carrier}"), |b| {
+                b.iter_batched(
+                    setup,
+                    |headers| {
+                        let headers =
+                            tracewire_kafka::headers::inject(&propagator, &cx, Some(headers));
+                        black_box(tracewire_kafka::headers::extract(
+                            &propagator,
+                            headers.as_ref(),
+                        ))
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
+            group.bench_function(format!("anchor/naive/{name}/{carrier}"), |b| {
+                b.iter_batched(
+                    setup,
+                    |headers| {
+                        let headers = naive_inject(&propagator, &cx, headers);
+                        black_box(propagator.extract(&NaiveExtractor(&headers)))
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Where the time of one inject + extract goes, for the stale carrier and the full context.
+fn split(c: &mut Criterion) {
+    let propagator = w3c();
+    let [_, (_, cx)] = contexts();
+    let injected = tracewire_kafka::headers::inject(&propagator, &cx, Some(stale_headers()))
+        .unwrap_or_default();
+    let naive_injected = naive_inject(&propagator, &cx, stale_headers());
+    let mut pairs = PairInjector::new();
+    propagator.inject_context(&cx, &mut pairs);
+    let mut group = c.benchmark_group("kafka/headers_split");
+    group.bench_function("propagator_format", |b| {
+        b.iter(|| {
+            let mut injector = PairInjector::new();
+            propagator.inject_context(&cx, &mut injector);
+            black_box(injector)
+        });
+    });
+    group.bench_function("propagator_parse", |b| {
+        let extractor =
+            PairExtractor::new(pairs.iter().map(|(key, value)| (key, value.as_bytes())));
+        b.iter(|| black_box(propagator.extract(&extractor)));
+    });
+    group.bench_function("header_scan", |b| {
+        b.iter(|| {
+            black_box(
+                (0..injected.count())
+                    .map_while(|index| injected.try_get(index))
+                    .filter(|header| header.key.len() > 5)
+                    .count(),
+            )
+        });
+    });
+    group.bench_function("rebuild_13_with_capacity", |b| {
+        b.iter(|| {
+            black_box(
+                (0..injected.count())
+                    .map_while(|index| injected.try_get(index))
+                    .fold(
+                        OwnedHeaders::new_with_capacity(injected.count()),
+                        |headers, header| headers.insert(header),
+                    ),
+            )
+        });
+    });
+    group.bench_function("tracewire_inject", |b| {
+        b.iter_batched(
+            stale_headers,
+            |headers| {
+                black_box(tracewire_kafka::headers::inject(
+                    &propagator,
+                    &cx,
+                    Some(headers),
+                ))
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    group.bench_function("anchor_naive_inject", |b| {
+        b.iter_batched(
+            stale_headers,
+            |headers| black_box(naive_inject(&propagator, &cx, headers)),
+            BatchSize::SmallInput,
+        );
+    });
+    group.bench_function("tracewire_extract", |b| {
+        b.iter(|| {
+            black_box(tracewire_kafka::headers::extract(
+                &propagator,
+                Some(&injected),
+            ))
+        });
+    });
+    group.bench_function("anchor_naive_extract", |b| {
+        b.iter(|| black_box(propagator.extract(&NaiveExtractor(&naive_injected))));
+    });
+    group.finish();
+}
+
+fn send(c: &mut Criterion) {
+    let Ok(cluster) = MockCluster::new(1) else {
+        return;
+    };
+    if cluster.create_topic("bench", 1, 1).is_err() {
+        return;
+    }
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("linger.ms", "0");
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let Ok(raw) = config.create::<FutureProducer>() else {
+        return;
+    };
+    let traced = |provider| {
+        let kafka = KafkaInstrumentation::builder()
+            .tracer_provider(&provider)
+            .meter_provider(&opentelemetry_sdk::metrics::SdkMeterProvider::default())
+            .backend(SpanBackend::OpenTelemetry)
+            .propagator(Propagator::new(TraceContextPropagator::new()))
+            .build();
+        TracedProducer::<_, rdkafka::util::DefaultRuntime>::from_config(&config, &kafka)
+    };
+    let (Ok(sampled), Ok(dropped)) = (traced(sampled_provider()), traced(dropping_provider()))
+    else {
+        return;
+    };
+    let record = || {
+        FutureRecord::<str, str>::to("bench")
+            .key("key")
+            .payload("payload")
+    };
+    let timeout = Duration::from_secs(5);
+    let bare = || runtime.block_on(async { raw.send(record(), timeout).await.is_ok() });
+    let ours_sampled = || runtime.block_on(async { sampled.send(record(), timeout).await.is_ok() });
+    let ours_dropped = || runtime.block_on(async { dropped.send(record(), timeout).await.is_ok() });
+    let mut group = c.benchmark_group("kafka/send");
+    group.bench_function("bare", |b| interleaved(b, &bare, &ours_sampled));
+    group.bench_function("tracewire/sampled", |b| {
+        interleaved(b, &ours_sampled, &bare)
+    });
+    group.bench_function("tracewire/dropped", |b| {
+        interleaved(b, &ours_dropped, &bare)
+    });
+    // The wrapper's own work per message without the broker: start the span, inject, end it
+    // with an outcome and record the metrics (the refused-record path, as cheap as a delivery).
+    let refused = KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull);
+    for (name, producer) in [("sampled", &sampled), ("dropped", &dropped)] {
+        group.bench_function(format!("tracewire_cpu_only/{name}"), |b| {
+            b.iter(|| {
+                let record = producer.telemetry().prepare_record(
+                    BaseRecord::<str, str>::to("bench")
+                        .key("key")
+                        .payload("payload"),
+                );
+                record.delivery_opaque.record_error(&refused);
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Times `measured` while alternating it with an untimed `other` send: the mock broker's round
+/// trip and the shared machine's load drift over seconds, and alternating gives both sides the
+/// same conditions instead of whatever ran first.
+fn interleaved(b: &mut Bencher<'_>, measured: &dyn Fn() -> bool, other: &dyn Fn() -> bool) {
+    b.iter_custom(|iterations| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iterations {
+            black_box(other());
+            let start = Instant::now();
+            black_box(measured());
+            total += start.elapsed();
+        }
+        total
+    });
+}
+
+criterion_group!(benches, headers, split, send);
+criterion_main!(benches);

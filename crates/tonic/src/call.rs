@@ -1,0 +1,296 @@
+//! One instrumented call: its span, the attributes of its measurement, and how it ends.
+//!
+//! A call ends exactly once, at the first of: a `grpc-status` in the response headers
+//! (trailers-only responses), the trailers, the end of the body without trailers (a protocol
+//! error), an error, or the drop of the response future or body (cancellation). The span ends
+//! and the duration is recorded there, so both cover a streaming call to its last message.
+
+use std::error::Error;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderMap, Response, StatusCode};
+use opentelemetry::{KeyValue, Value};
+use tracewire_core::instrument::{ActiveSpan, SpanGuard};
+use tracewire_core::metrics::duration_seconds;
+use tracewire_core::semconv::Outcome;
+use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
+use tracewire_core::semconv::rpc::{
+    GrpcCode, RPC_METHOD, RPC_METHOD_ORIGINAL, SYSTEM_GRPC, client_outcome, server_outcome,
+};
+
+use crate::body::ResponseBody;
+use crate::config::{Common, Side};
+
+/// The span status description of a call whose response carried no `grpc-status`.
+pub(crate) const MISSING_STATUS: &str = "response ended without grpc-status";
+
+const GRPC_STATUS: &str = "grpc-status";
+
+/// The method a call names, as far as the instrumentation recognises it.
+pub(crate) enum Method<'a> {
+    Known { service: &'a str, method: &'a str },
+    Unknown { original: &'a str },
+}
+
+impl Method<'_> {
+    /// Appends `rpc.system.name` and `rpc.method` (or `_OTHER` and `rpc.method_original`), the
+    /// attributes spans and measurements share.
+    pub(crate) fn push_attributes(&self, common: &Common, attributes: &mut Vec<KeyValue>) {
+        common.names.push_system(SYSTEM_GRPC, attributes);
+        match *self {
+            Method::Known { service, method } => {
+                common.names.push_method(service, method, attributes);
+            }
+            Method::Unknown { .. } => attributes.push(KeyValue::new(RPC_METHOD, OTHER)),
+        }
+    }
+
+    /// `rpc.method_original`, span-only.
+    pub(crate) fn original(&self) -> Option<KeyValue> {
+        match *self {
+            Method::Known { .. } => None,
+            Method::Unknown { original } => {
+                Some(KeyValue::new(RPC_METHOD_ORIGINAL, original.to_owned()))
+            }
+        }
+    }
+
+    /// The default span name: `{rpc.method}`, or `grpc` for an unknown method.
+    pub(crate) fn span_name(&self) -> String {
+        match *self {
+            Method::Known { service, method } => format!("{service}/{method}"),
+            Method::Unknown { .. } => SYSTEM_GRPC.to_owned(),
+        }
+    }
+}
+
+/// How a call ended.
+enum End<'a> {
+    /// A status from the response headers, an error, or a rule.
+    Code(GrpcCode),
+    /// The trailers, which should hold `grpc-status`.
+    Trailers(&'a HeaderMap),
+    /// The body ended without trailers.
+    NoTrailers,
+    /// The future or body was dropped first.
+    Dropped,
+}
+
+/// An instrumented call in flight; ends its span when finished or dropped.
+#[derive(Debug)]
+pub(crate) struct Call {
+    common: Arc<Common>,
+    span: Option<ActiveSpan>,
+    metric_attributes: Vec<KeyValue>,
+    deadline: Option<Instant>,
+}
+
+impl Call {
+    pub(crate) fn new(
+        common: Arc<Common>,
+        span: ActiveSpan,
+        metric_attributes: Vec<KeyValue>,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self {
+            common,
+            span: Some(span),
+            metric_attributes,
+            deadline,
+        }
+    }
+
+    /// Makes the span current (server side, where the body's stream runs handler code).
+    pub(crate) fn enter(&self) -> Option<SpanGuard<'_>> {
+        match self.common.side {
+            Side::Server => self.span.as_ref().map(ActiveSpan::enter),
+            Side::Client => None,
+        }
+    }
+
+    /// Handles the response head: captures metadata, ends a trailers-only call now, or hands
+    /// the call to the body, which ends it at the trailers.
+    pub(crate) fn respond<B>(self, response: Response<B>) -> Response<ResponseBody<B>> {
+        if let Some(span) = self.span.as_ref().filter(|span| span.is_recording()) {
+            capture(&self.common, span, response.headers());
+        }
+        match head_status(response.status(), response.headers()) {
+            Some(code) => {
+                self.finish_with(End::Code(code));
+                response.map(|body| ResponseBody::new(body, None))
+            }
+            None => response.map(|body| ResponseBody::new(body, Some(self))),
+        }
+    }
+
+    /// Ends the call with the code `error` maps to.
+    pub(crate) fn fail(self, error: &(dyn Error + 'static)) {
+        self.finish_with(End::Code(code_from_error(error)));
+    }
+
+    /// Ends the call at the trailers.
+    pub(crate) fn trailers(self, trailers: &HeaderMap) {
+        self.finish_with(End::Trailers(trailers));
+    }
+
+    /// Ends the call at the end of a body that had no trailers.
+    pub(crate) fn end_of_stream(self) {
+        self.finish_with(End::NoTrailers);
+    }
+
+    fn finish_with(mut self, end: End<'_>) {
+        self.finish(end);
+    }
+
+    fn finish(&mut self, end: End<'_>) {
+        let Some(span) = self.span.take() else {
+            return;
+        };
+        let code = match end {
+            End::Code(code) => Some(code),
+            End::Trailers(trailers) => {
+                if span.is_recording() {
+                    capture(&self.common, &span, trailers);
+                }
+                trailers.get(GRPC_STATUS).map(|value| {
+                    GrpcCode::from_header_value(value.as_bytes()).unwrap_or(GrpcCode::Unknown)
+                })
+            }
+            End::NoTrailers => None,
+            End::Dropped => Some(self.dropped_code()),
+        };
+        let mut status = Vec::with_capacity(2);
+        let outcome = match code {
+            Some(code) => {
+                self.common.names.push_status(code, &mut status);
+                match self.common.side {
+                    Side::Server => server_outcome(code),
+                    Side::Client => client_outcome(code),
+                }
+            }
+            None => Outcome::Error(OTHER),
+        };
+        span.set_attributes(status.iter().cloned());
+        let mut attributes = std::mem::take(&mut self.metric_attributes);
+        attributes.extend(status);
+        if let Outcome::Error(error_type) = outcome {
+            match code {
+                Some(_) => span.set_error(error_type),
+                None => span.set_error_with_description(error_type, MISSING_STATUS),
+            }
+            attributes.push(KeyValue::new(ERROR_TYPE, Value::from(error_type)));
+        }
+        self.common
+            .call_duration()
+            .record(duration_seconds(span.elapsed()), &attributes);
+        span.end();
+    }
+
+    /// A call abandoned before its status: the caller cancelled it, or (server) its deadline
+    /// expired and the server gave up on it.
+    fn dropped_code(&self) -> GrpcCode {
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => GrpcCode::DeadlineExceeded,
+            _ => GrpcCode::Cancelled,
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.finish(End::Dropped);
+    }
+}
+
+fn capture(common: &Common, span: &ActiveSpan, headers: &HeaderMap) {
+    for capture in &common.response_metadata {
+        span.set_attributes(capture.capture(headers));
+    }
+}
+
+/// The status a response head settles: `grpc-status` in the headers (a trailers-only
+/// response; an unparseable value reads as `UNKNOWN`, as gRPC clients do), else the code gRPC
+/// infers from a non-200 HTTP status; `None` when the status must come from the trailers.
+pub(crate) fn head_status(status: StatusCode, headers: &HeaderMap) -> Option<GrpcCode> {
+    match headers.get(GRPC_STATUS) {
+        Some(value) => {
+            Some(GrpcCode::from_header_value(value.as_bytes()).unwrap_or(GrpcCode::Unknown))
+        }
+        None => GrpcCode::from_http_status(status.as_u16()),
+    }
+}
+
+/// The code of a failed call: a `tonic::Status` anywhere in the source chain gives its code;
+/// tonic's deadline timer (`TimeoutExpired`) is `DEADLINE_EXCEEDED` (tonic itself reports
+/// `CANCELLED`, but the gRPC code for an expired deadline is `DEADLINE_EXCEEDED`); a failed
+/// connection is `UNAVAILABLE`; anything else `UNKNOWN`, as tonic's client reports it.
+pub(crate) fn code_from_error(error: &(dyn Error + 'static)) -> GrpcCode {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if let Some(status) = error.downcast_ref::<tonic::Status>() {
+            return GrpcCode::from_i32(status.code() as i32).unwrap_or(GrpcCode::Unknown);
+        }
+        if error.is::<tonic::TimeoutExpired>() {
+            return GrpcCode::DeadlineExceeded;
+        }
+        if error.is::<tonic::ConnectError>() {
+            return GrpcCode::Unavailable;
+        }
+        source = error.source();
+    }
+    GrpcCode::Unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn head_status_rules() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(head_status(StatusCode::OK, &headers), None);
+        assert_eq!(
+            head_status(StatusCode::NOT_FOUND, &headers),
+            Some(GrpcCode::Unimplemented)
+        );
+        headers.insert(GRPC_STATUS, HeaderValue::from_static("5"));
+        assert_eq!(
+            head_status(StatusCode::OK, &headers),
+            Some(GrpcCode::NotFound)
+        );
+        headers.insert(GRPC_STATUS, HeaderValue::from_static("99"));
+        assert_eq!(
+            head_status(StatusCode::OK, &headers),
+            Some(GrpcCode::Unknown)
+        );
+    }
+
+    #[derive(Debug)]
+    struct Wrapper(Box<dyn Error + Send + Sync>);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapper")
+        }
+    }
+
+    impl Error for Wrapper {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&*self.0)
+        }
+    }
+
+    #[test]
+    fn error_codes() {
+        let status = tonic::Status::permission_denied("no");
+        assert_eq!(code_from_error(&status), GrpcCode::PermissionDenied);
+        let nested = Wrapper(Box::new(tonic::Status::data_loss("x")));
+        assert_eq!(code_from_error(&nested), GrpcCode::DataLoss);
+        let timeout = Wrapper(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(code_from_error(&timeout), GrpcCode::DeadlineExceeded);
+        let io = std::io::Error::other("boom");
+        assert_eq!(code_from_error(&io), GrpcCode::Unknown);
+    }
+}

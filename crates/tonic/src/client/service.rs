@@ -1,0 +1,125 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
+use tonic::GrpcMethod;
+use tower::Service;
+use tracewire_core::context::{ContextFutureExt, current_context};
+use tracewire_core::instrument::{Parent, SpanStart};
+use tracewire_core::semconv::http::client_server_address;
+use tracewire_core::semconv::rpc::{fully_qualified_method, split_method_path};
+use tracewire_core::semconv::{SERVER_ADDRESS, server_port};
+
+use crate::body::ResponseBody;
+use crate::call::{Call, Method};
+use crate::carrier::MetadataInjector;
+use crate::client::ClientOptions;
+use crate::config::{Common, RequestView};
+use crate::future::ResponseFuture;
+
+/// The service [`ClientLayer`](crate::ClientLayer) wraps around a channel.
+///
+/// ```
+/// use tower::Layer;
+/// use tracewire_tonic::{ClientLayer, ClientService};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let channel = tonic::transport::Channel::from_static("http://[::1]:50051").connect_lazy();
+/// let service: ClientService<_> = ClientLayer::new().layer(channel);
+/// # let _ = service;
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientService<S> {
+    inner: S,
+    common: Arc<Common>,
+    options: Arc<ClientOptions>,
+}
+
+impl<S> ClientService<S> {
+    pub(crate) fn new(inner: S, common: Arc<Common>, options: Arc<ClientOptions>) -> Self {
+        Self {
+            inner,
+            common,
+            options,
+        }
+    }
+}
+
+/// The method of an outgoing call: the generated client names it (`GrpcMethod`); a call made
+/// without generated code is recognised when its path is well-formed.
+fn resolve<B>(request: &Request<B>) -> Method<'_> {
+    if let Some(grpc) = request.extensions().get::<GrpcMethod<'static>>() {
+        return Method::Known {
+            service: grpc.service(),
+            method: grpc.method(),
+        };
+    }
+    let path = request.uri().path();
+    match split_method_path(path) {
+        Some((service, method)) => Method::Known { service, method },
+        None => Method::Unknown {
+            original: fully_qualified_method(path).unwrap_or(path),
+        },
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ClientService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: std::error::Error + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let common = &self.common;
+        if !common.traces(&RequestView::new(&request)) {
+            let cx = current_context();
+            common
+                .propagator
+                .inject_context(&cx, &mut MetadataInjector::new(request.headers_mut()));
+            return ResponseFuture::new(self.inner.call(request).in_context(cx), None);
+        }
+
+        let method = resolve(&request);
+        let mut metric_attributes = Vec::with_capacity(7);
+        method.push_attributes(common, &mut metric_attributes);
+        if self.options.server.is_empty() {
+            if let Some(server) = client_server_address(request.uri()) {
+                metric_attributes.push(KeyValue::new(SERVER_ADDRESS, server.host.to_owned()));
+                metric_attributes.extend(server.port.map(server_port));
+            }
+        } else {
+            metric_attributes.extend(self.options.server.iter().cloned());
+        }
+        let mut attributes = Vec::with_capacity(metric_attributes.len() + 4);
+        attributes.extend(metric_attributes.iter().cloned());
+        attributes.extend(method.original());
+        for capture in &common.request_metadata {
+            attributes.extend(capture.capture(request.headers()));
+        }
+        let name = common
+            .custom_span_name(&RequestView::new(&request))
+            .unwrap_or_else(|| method.span_name().into());
+
+        let span = common.instrumentation.start(
+            SpanStart::new(SpanKind::Client, name)
+                .attributes(attributes)
+                .parent(Parent::Current),
+        );
+        common.propagator.inject_context(
+            span.context(),
+            &mut MetadataInjector::new(request.headers_mut()),
+        );
+        let future = span.instrument(self.inner.call(request));
+        let call = Call::new(common.clone(), span, metric_attributes, None);
+        ResponseFuture::new(future, Some(call))
+    }
+}

@@ -1,0 +1,67 @@
+//! The response future both layers return.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::Response;
+use tracewire_core::context::InContext;
+
+use crate::body::ResponseBody;
+use crate::call::Call;
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ServerService`](crate::ServerService) and
+    /// [`ClientService`](crate::ClientService).
+    ///
+    /// The call's context is current on every poll. When the response head arrives, a
+    /// trailers-only response ends the call; otherwise the call moves into the
+    /// [`ResponseBody`], which ends it at the trailers. An error ends it with the error's code,
+    /// and dropping the future ends it as cancelled.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use tracewire_tonic::ResponseFuture;
+    /// fn is_future<F: Future>() {}
+    /// is_future::<ResponseFuture<std::future::Ready<Result<http::Response<()>, std::io::Error>>>>();
+    /// ```
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: InContext<F>,
+        call: Option<Call>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(inner: InContext<F>, call: Option<Call>) -> Self {
+        Self { inner, call }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: std::error::Error + 'static,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        let call = this.call.take();
+        Poll::Ready(match result {
+            Ok(response) => Ok(match call {
+                Some(call) => call.respond(response),
+                None => response.map(|body| ResponseBody::new(body, None)),
+            }),
+            Err(error) => {
+                if let Some(call) = call {
+                    call.fail(&error);
+                }
+                Err(error)
+            }
+        })
+    }
+}

@@ -1,0 +1,7 @@
+//! The server side: a SERVER span and `rpc.server.call.duration` per call.
+
+mod layer;
+mod service;
+
+pub use layer::{ServerLayer, ServerOptions};
+pub use service::ServerService;
