@@ -3,24 +3,43 @@
 //! - `cargo xtask ci`: format check, clippy with warnings denied, the test suite (nextest when
 //!   installed, else `cargo test`), doc tests, and rustdoc with warnings denied.
 //! - `cargo xtask deny`: supply-chain checks with cargo-deny (installed on first use).
+//! - `cargo xtask matrix`: each crate's tests against each dependency version of
+//!   `xtask/matrix.toml`, written to COMPATIBILITY.md and COMPATIBILITY.json.
+//! - `cargo xtask bench`: the overhead benchmarks, written to BENCHMARKS.md.
+
+mod bench;
+mod ci;
+mod deny;
+mod matrix;
+mod semver;
 
 use std::env;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Output};
 use std::time::Instant;
 
-const USAGE: &str = "usage: cargo xtask <task>
+const USAGE: &str = "usage: cargo xtask <task> [options]
 
 tasks:
-  ci     fmt check, clippy (-D warnings), tests, doc tests, rustdoc (-D warnings)
-  deny   cargo deny check bans licenses sources (installs cargo-deny if missing)";
+  ci                          fmt check, clippy (-D warnings), tests, doc tests, rustdoc (-D warnings)
+  deny                        cargo deny check bans licenses sources (installs cargo-deny if missing)
+  matrix [--quick] [CRATE..]  test each crate against the dependency versions of xtask/matrix.toml,
+                              write COMPATIBILITY.md/.json, check the declared version ranges
+                              (--quick: lowest and highest version per dependency only;
+                              --check: only check the declared ranges against COMPATIBILITY.json)
+  bench [--quick] [FILTER..]  run the overhead benchmarks, write BENCHMARKS.md
+                              (FILTER: only the benches whose name contains it)";
 
 fn main() -> ExitCode {
-    let task = env::args().nth(1);
+    let mut args = env::args().skip(1);
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
     let result = match task.as_deref() {
-        Some("ci") => ci(),
-        Some("deny") => deny(),
+        Some("ci") => ci::run(),
+        Some("deny") => deny::run(),
+        Some("matrix") => matrix::run(&rest),
+        Some("bench") => bench::run(&rest),
         Some("help" | "-h" | "--help") | None => {
             eprintln!("{USAGE}");
             Ok(())
@@ -36,88 +55,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn ci() -> Result<(), String> {
-    cargo(["fmt", "--all", "--check"], &[])?;
-    cargo(
-        [
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--all-features",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        &[],
-    )?;
-    if has_nextest() {
-        cargo(
-            [
-                "nextest",
-                "run",
-                "--workspace",
-                "--all-features",
-                "--locked",
-                "--profile",
-                "ci",
-            ],
-            &[],
-        )?;
-    } else {
-        eprintln!("xtask: cargo-nextest not found, running the tests with cargo test");
-        cargo(
-            [
-                "test",
-                "--workspace",
-                "--all-features",
-                "--locked",
-                "--lib",
-                "--bins",
-                "--tests",
-            ],
-            &[],
-        )?;
+/// Splits `--flag` options from positional arguments, refusing flags not in `known`.
+fn parse_flags<'a>(
+    args: &'a [String],
+    known: &[&str],
+) -> Result<(Vec<&'a str>, Vec<&'a str>), String> {
+    let (flags, positional): (Vec<&str>, Vec<&str>) = args
+        .iter()
+        .map(String::as_str)
+        .partition(|a| a.starts_with("--"));
+    match flags.iter().find(|flag| !known.contains(flag)) {
+        Some(unknown) => Err(format!("unknown option `{unknown}`\n\n{USAGE}")),
+        None => Ok((flags, positional)),
     }
-    cargo(
-        ["test", "--workspace", "--all-features", "--locked", "--doc"],
-        &[],
-    )?;
-    cargo(
-        [
-            "doc",
-            "--workspace",
-            "--no-deps",
-            "--all-features",
-            "--locked",
-        ],
-        &[("RUSTDOCFLAGS", "-D warnings")],
-    )
-}
-
-fn deny() -> Result<(), String> {
-    if !succeeds("cargo", ["deny", "--version"]) {
-        eprintln!("xtask: cargo-deny not found, installing it into ~/.cargo/bin (once)");
-        cargo(["install", "cargo-deny", "--locked"], &[])?;
-    }
-    eprintln!(
-        "xtask: advisories are not checked: they need the RustSec database from the network, which these machines cannot reach"
-    );
-    cargo(
-        [
-            "deny",
-            "--workspace",
-            "check",
-            "bans",
-            "licenses",
-            "sources",
-        ],
-        &[],
-    )
-}
-
-fn has_nextest() -> bool {
-    succeeds("cargo", ["nextest", "--version"])
 }
 
 fn succeeds<const N: usize>(program: &str, args: [&str; N]) -> bool {
@@ -126,6 +76,11 @@ fn succeeds<const N: usize>(program: &str, args: [&str; N]) -> bool {
         .current_dir(workspace_root())
         .output()
         .is_ok_and(|output| output.status.success())
+}
+
+/// The cargo that runs xtask, so that a `+toolchain` override reaches the tasks.
+fn cargo_command() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// Runs one cargo command from the workspace root, echoing it and its duration.
@@ -142,7 +97,7 @@ where
         .join(" ");
     eprintln!("xtask: $ cargo {shown}");
     let started = Instant::now();
-    let status = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let status = cargo_command()
         .args(&args)
         .envs(envs.iter().copied())
         .current_dir(workspace_root())
@@ -157,6 +112,48 @@ where
     } else {
         Err(format!("`cargo {shown}` failed"))
     }
+}
+
+/// Runs a program to completion and returns its stdout, failing with its stderr.
+fn output_of(command: &mut Command) -> Result<String, String> {
+    let shown = format!("{command:?}");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command
+        .output()
+        .map_err(|e| format!("could not run {shown}: {e}"))?;
+    if status.success() {
+        Ok(String::from_utf8_lossy(&stdout).into_owned())
+    } else {
+        Err(format!(
+            "{shown} failed: {}",
+            String::from_utf8_lossy(&stderr).trim()
+        ))
+    }
+}
+
+/// `rustc -V` of the toolchain the tasks run with.
+fn rustc_version() -> String {
+    output_of(Command::new(env::var_os("RUSTC").unwrap_or_else(|| "rustc".into())).arg("-V"))
+        .map_or_else(|e| format!("unknown ({e})"), |v| v.trim().to_owned())
+}
+
+/// Today's date and time in UTC, from `date` (std has no calendar).
+fn now_utc() -> String {
+    output_of(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+        .map_or_else(|_| "unknown date".to_owned(), |d| d.trim().to_owned())
+}
+
+/// `cargo metadata --no-deps` of the workspace at `root`.
+fn metadata(root: &Path) -> Result<serde_json::Value, String> {
+    let json = output_of(
+        cargo_command()
+            .args(["metadata", "--format-version", "1", "--no-deps"])
+            .current_dir(root),
+    )?;
+    serde_json::from_str(&json).map_err(|e| format!("cargo metadata: {e}"))
 }
 
 fn workspace_root() -> PathBuf {

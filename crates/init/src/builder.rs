@@ -12,9 +12,12 @@ use opentelemetry::metrics::{Histogram, MeterProvider as _};
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanLimits};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SdkTracerProvider, SpanLimits, SpanProcessor, TracerProviderBuilder,
+};
 use tracewire_core::propagation::{Propagator, install_global};
 use tracing::Dispatch;
 
@@ -35,6 +38,14 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Makes the builder's propagator, installing it globally when asked to.
 type InstallPropagator = Arc<dyn Fn(bool) -> Propagator + Send + Sync>;
+
+/// Adds one user-supplied span processor to the tracer provider being built.
+type AddSpanProcessor = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder + Send>;
+
+/// Adds one user-supplied metric exporter, behind a periodic reader with the configured
+/// interval, to the meter provider being built.
+type AddMetricReader =
+    Box<dyn FnOnce(MeterProviderBuilder, &Config) -> MeterProviderBuilder + Send>;
 
 /// Why `init` failed. Configuration problems never fail: they are [`Warning`]s.
 #[derive(Debug)]
@@ -92,6 +103,8 @@ pub struct Builder {
     install_globals: bool,
     shutdown_timeout: Duration,
     console: Option<ConsoleOutput>,
+    span_processors: Vec<AddSpanProcessor>,
+    metric_readers: Vec<AddMetricReader>,
 }
 
 impl fmt::Debug for Builder {
@@ -101,6 +114,8 @@ impl fmt::Debug for Builder {
             .field("fmt", &self.fmt)
             .field("install_globals", &self.install_globals)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("span_processors", &self.span_processors.len())
+            .field("metric_readers", &self.metric_readers.len())
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +130,8 @@ impl Default for Builder {
             install_globals: true,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             console: None,
+            span_processors: Vec::new(),
+            metric_readers: Vec::new(),
         }
     }
 }
@@ -161,6 +178,78 @@ impl Builder {
         self.overrides
             .exporters
             .push((signal, kinds.into_iter().collect()));
+        self
+    }
+
+    /// The exporters of `signal` when neither `OTEL_{SIGNAL}_EXPORTER` nor an OTLP endpoint
+    /// (`OTEL_EXPORTER_OTLP_ENDPOINT`, the signal's own, or [`otlp_endpoint`](Self::otlp_endpoint))
+    /// is set, instead of the specification's default `otlp` to `localhost`. For applications
+    /// and examples that should print to the console until a collector is configured;
+    /// [`exporters`](Self::exporters) still wins.
+    ///
+    /// ```
+    /// use tracewire_init::{EnvSource, ExporterKind, Signal};
+    ///
+    /// let builder = |vars: &[(&str, &str)]| {
+    ///     tracewire_init::builder()
+    ///         .env(EnvSource::from_pairs(vars.iter().copied()))
+    ///         .exporters_without_endpoint(Signal::Traces, [ExporterKind::Console])
+    /// };
+    /// let (config, _) = builder(&[]).resolve();
+    /// assert_eq!(config.traces_exporters, [ExporterKind::Console]);
+    /// let (config, _) = builder(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]).resolve();
+    /// assert_eq!(config.traces_exporters, [ExporterKind::Otlp]);
+    /// ```
+    pub fn exporters_without_endpoint(
+        mut self,
+        signal: Signal,
+        kinds: impl IntoIterator<Item = ExporterKind>,
+    ) -> Self {
+        let without = &mut self.overrides.exporters_without_endpoint;
+        without.retain(|(s, _)| *s != signal);
+        without.push((signal, kinds.into_iter().collect()));
+        self
+    }
+
+    /// Adds a span processor to the tracer provider, after the configured exporters' own: for
+    /// an in-memory copy of the spans next to OTLP, or a processor that enriches spans. It gets
+    /// the same resource. Not used when `OTEL_SDK_DISABLED=true` (no provider is built).
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer, TracerProvider};
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor};
+    /// use tracewire_init::{EnvSource, Signal};
+    ///
+    /// let spans = InMemorySpanExporter::default();
+    /// let telemetry = tracewire_init::builder()
+    ///     .env(EnvSource::from_pairs([("OTEL_SERVICE_NAME", "checkout")]))
+    ///     .exporters(Signal::Traces, [])
+    ///     .span_processor(SimpleSpanProcessor::new(spans.clone()))
+    ///     .install_globals(false)
+    ///     .init()?;
+    /// telemetry.tracer_provider().unwrap().tracer("example").in_span("work", |_| {});
+    /// assert_eq!(spans.get_finished_spans().unwrap()[0].name, "work");
+    /// # Ok::<(), tracewire_init::InitError>(())
+    /// ```
+    pub fn span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
+        self.span_processors.push(Box::new(move |builder| {
+            builder.with_span_processor(processor)
+        }));
+        self
+    }
+
+    /// Adds a metric exporter next to the configured ones, read by its own periodic reader at
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (and on [`TelemetryGuard::force_flush`] and shutdown): for
+    /// an in-memory copy of the metrics. It gets the same resource. Not used when
+    /// `OTEL_SDK_DISABLED=true`.
+    pub fn metric_exporter(mut self, exporter: impl PushMetricExporter) -> Self {
+        self.metric_readers.push(Box::new(move |builder, config| {
+            builder.with_reader(
+                PeriodicReader::builder(exporter)
+                    .with_interval(config.metric_export_interval)
+                    .build(),
+            )
+        }));
         self
     }
 
@@ -231,7 +320,7 @@ impl Builder {
     }
 
     /// Builds and installs everything; see the [crate documentation](crate).
-    pub fn init(self) -> Result<TelemetryGuard, InitError> {
+    pub fn init(mut self) -> Result<TelemetryGuard, InitError> {
         if self.install_globals && tracing::dispatcher::has_been_set() {
             return Err(InitError::SubscriberAlreadySet);
         }
@@ -252,7 +341,11 @@ impl Builder {
         };
         if !guard.config.sdk_disabled {
             let runtime = ExportRuntime::start().map_err(InitError::Runtime)?;
-            self.build_providers(&mut guard, &runtime, &mut warnings);
+            let extras = Extras {
+                span_processors: std::mem::take(&mut self.span_processors),
+                metric_readers: std::mem::take(&mut self.metric_readers),
+            };
+            self.build_providers(&mut guard, &runtime, extras, &mut warnings);
             guard.runtime = Some(runtime);
         }
         let subscriber = subscriber::build(
@@ -306,6 +399,7 @@ impl Builder {
         &self,
         guard: &mut TelemetryGuard,
         runtime: &ExportRuntime,
+        extras: Extras,
         warnings: &mut Vec<Warning>,
     ) {
         let config = &guard.config;
@@ -333,6 +427,9 @@ impl Builder {
                     .with_interval(config.metric_export_interval)
                     .build(),
             );
+        }
+        for add in extras.metric_readers {
+            meter_builder = add(meter_builder, config);
         }
         let meter_provider = meter_builder.build();
         let meter = meter_provider.meter("tracewire-init");
@@ -366,6 +463,10 @@ impl Builder {
             });
         }
 
+        for add in extras.span_processors {
+            tracer_builder = add(tracer_builder);
+        }
+
         let mut logger_builder = SdkLoggerProvider::builder().with_resource(resource);
         for (_, exporter) in pipelines
             .build::<opentelemetry_otlp::LogExporter>(Signal::Logs, config.log_batch.export_timeout)
@@ -387,6 +488,12 @@ impl Builder {
         guard.logger_provider = Some(logger_builder.build());
         guard.span_stats = span_stats;
     }
+}
+
+/// The processors and readers added with the builder, taken out of it by `init`.
+struct Extras {
+    span_processors: Vec<AddSpanProcessor>,
+    metric_readers: Vec<AddMetricReader>,
 }
 
 /// Builds the exporters of each signal the same way.

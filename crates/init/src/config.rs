@@ -247,6 +247,7 @@ pub(crate) struct Overrides {
     pub(crate) resource_attributes: Vec<KeyValue>,
     pub(crate) sampler: Option<SamplerConfig>,
     pub(crate) exporters: Vec<(Signal, Vec<ExporterKind>)>,
+    pub(crate) exporters_without_endpoint: Vec<(Signal, Vec<ExporterKind>)>,
     pub(crate) protocol: Option<Protocol>,
     pub(crate) endpoint: Option<String>,
     pub(crate) default_log_filter: Option<String>,
@@ -297,9 +298,17 @@ pub(crate) fn resolve(source: &EnvSource, overrides: &Overrides) -> (Config, Vec
     );
     let [traces_exporters, metrics_exporters, logs_exporters] =
         [Signal::Traces, Signal::Metrics, Signal::Logs].map(|signal| {
+            let without_endpoint = overrides
+                .exporters_without_endpoint
+                .iter()
+                .find(|(s, _)| *s == signal)
+                .filter(|_| !exporter_or_endpoint_set(&r, signal, overrides));
             match overrides.exporters.iter().find(|(s, _)| *s == signal) {
                 Some((_, kinds)) => kinds.clone(),
-                None => exporters(&mut r, signal),
+                None => match without_endpoint {
+                    Some((_, kinds)) => kinds.clone(),
+                    None => exporters(&mut r, signal),
+                },
             }
         });
     let [traces_otlp, metrics_otlp, logs_otlp] = [Signal::Traces, Signal::Metrics, Signal::Logs]
@@ -584,6 +593,17 @@ fn span_limits(r: &mut Reader<'_>) -> SpanLimitsConfig {
         attributes_per_event: limit("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", general),
         attributes_per_link: limit("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", general),
     }
+}
+
+/// Whether `OTEL_{SIGNAL}_EXPORTER` or an OTLP endpoint for `signal` (generic, specific or from
+/// the builder) is configured.
+fn exporter_or_endpoint_set(r: &Reader<'_>, signal: Signal, overrides: &Overrides) -> bool {
+    let upper = signal.upper();
+    overrides.endpoint.is_some()
+        || r.string(&format!("OTEL_{upper}_EXPORTER")).is_some()
+        || r.string("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+        || r.string(&format!("OTEL_EXPORTER_OTLP_{upper}_ENDPOINT"))
+            .is_some()
 }
 
 fn exporters(r: &mut Reader<'_>, signal: Signal) -> Vec<ExporterKind> {

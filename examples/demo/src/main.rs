@@ -1,67 +1,86 @@
-//! The tracewire demo.
-//!
-//! The full-stack demo (axum gateway, tonic inventory, SQLite, reqwest, Kafka) arrives with the
-//! framework crates. Until then this shows the core on its own: a "gateway" handles an order,
-//! calls an "inventory" service over an HTTP header carrier, the inventory fails, and the one trace
-//! across both is printed as a tree.
+//! `cargo run -p tracewire-demo [-- --postgres URL]`: runs the demo and prints its traces and
+//! metrics. See the README.
 #![allow(clippy::print_stdout, reason = "a demo prints its result")]
 
-use http::HeaderMap;
-use opentelemetry::KeyValue;
-use opentelemetry::trace::SpanKind;
-use tracewire_core::instrument::{Instrumentation, Parent, SpanStart};
-use tracewire_core::propagation::{
-    HeaderExtractor, HeaderInjector, Propagator, TraceContextPropagator,
-};
-use tracewire_testing::{TelemetryCapture, TreeOptions};
+use std::process::ExitCode;
 
-fn main() {
-    let capture = TelemetryCapture::new();
-    let service = |name: &'static str| {
-        Instrumentation::builder(name)
-            .tracer_provider(capture.tracer_provider())
-            .build()
+use tracewire_demo::{DatabaseChoice, Options};
+
+const USAGE: &str = "usage: tracewire-demo [--postgres URL]
+
+Runs an axum gateway, a tonic inventory service, an HTTP payment service and a Kafka consumer in
+one process, places three orders and prints each trace as a tree.
+
+  --postgres URL   use PostgreSQL instead of in-memory SQLite (or TRACEWIRE_DEMO_POSTGRES_URL)
+
+Telemetry is configured by the OTEL_* variables; with OTEL_EXPORTER_OTLP_ENDPOINT set, everything
+is also exported to that collector.";
+
+fn database_choice() -> Result<DatabaseChoice, String> {
+    let mut args = std::env::args().skip(1);
+    let mut postgres = std::env::var("TRACEWIRE_DEMO_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--postgres" => {
+                postgres = Some(args.next().ok_or("--postgres needs a URL")?);
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(postgres.map_or(DatabaseChoice::Sqlite, DatabaseChoice::Postgres))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let database = match database_choice() {
+        Ok(database) => database,
+        Err(problem) => {
+            if !problem.is_empty() {
+                eprintln!("{problem}\n");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
     };
-    let (gateway, inventory) = (service("gateway"), service("inventory"));
-    let propagator = Propagator::new(TraceContextPropagator::new());
-
-    let order = gateway.start(
-        SpanStart::new(SpanKind::Server, "POST /orders")
-            .parent(Parent::Root)
-            .attribute(KeyValue::new("http.request.method", "POST"))
-            .attribute(KeyValue::new("http.route", "/orders")),
-    );
-    order.in_scope(|| {
-        let call = gateway.start(
-            SpanStart::new(SpanKind::Client, "GET")
-                .attribute(KeyValue::new("server.address", "inventory"))
-                .attribute(KeyValue::new("server.port", 8080_i64)),
-        );
-        let mut headers = HeaderMap::new();
-        propagator.inject_context(call.context(), &mut HeaderInjector(&mut headers));
-
-        // The inventory side sees only the headers.
-        let parent = propagator.extract(&HeaderExtractor::new(&headers));
-        let lookup = inventory.start(
-            SpanStart::new(SpanKind::Server, "GET /items/{sku}")
-                .parent(Parent::Context(parent))
-                .attribute(KeyValue::new("http.route", "/items/{sku}")),
-        );
-        lookup.set_attribute(KeyValue::new("http.response.status_code", 503_i64));
-        lookup.set_error("503");
-        lookup.end();
-
-        call.set_attribute(KeyValue::new("http.response.status_code", 503_i64));
-        call.set_error("503");
-        call.end();
-    });
-    order.set_attribute(KeyValue::new("http.response.status_code", 502_i64));
-    order.set_error("502");
-    order.end();
-
-    println!("One trace across two services, propagated through W3C trace-context headers:\n");
-    println!("{}", capture.spans().tree_with(&TreeOptions::default()));
+    let database_name = match &database {
+        DatabaseChoice::Sqlite => "SQLite (in memory)",
+        DatabaseChoice::Postgres(_) => "PostgreSQL",
+    };
     println!(
-        "The full-stack demo (axum, tonic, reqwest, sqlx, Kafka) is not yet built: it arrives with the framework crates."
+        "tracewire demo: gateway (axum) -> inventory (tonic, {database_name}) -> payments (reqwest -> axum) -> Kafka (mock cluster) -> fulfillment ({database_name})\n"
     );
+    let options = Options {
+        database,
+        ..Options::default()
+    };
+    let report = match tracewire_demo::run(options).await {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("demo failed: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", report.render_traces());
+    println!("metrics (totals per service)\n{}", report.render_metrics());
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default();
+    if endpoint.is_empty() {
+        println!(
+            "Set OTEL_EXPORTER_OTLP_ENDPOINT to also export all of this to a collector (see examples/demo/deploy)."
+        );
+    } else if report
+        .services
+        .iter()
+        .all(|service| service.shutdown.is_clean())
+    {
+        println!("Everything above was also exported to {endpoint}.");
+    } else {
+        println!("Exporting to {endpoint} did not fully succeed:");
+        for service in &report.services {
+            println!("  {}: {}", service.name, service.shutdown);
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -1,0 +1,119 @@
+//! sqlx on SQLite instrumented with `tracewire-sqlx`: the pool wrapper, migrations, a
+//! transaction, annotations and a failing query. See the README.
+//!
+//! ```text
+//! cargo run -p example-sqlx-sqlite                                   # in memory
+//! DATABASE_URL=sqlite://app.db?mode=rwc cargo run -p example-sqlx-sqlite
+//! cargo run -p example-sqlx-sqlite -- --smoke                        # in memory, whatever DATABASE_URL says
+//! ```
+
+use std::path::Path;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqlitePoolOptions;
+use tracewire_init::{ExporterKind, InitError, Signal, TelemetryGuard};
+use tracewire_sqlx::{Annotation, Pool};
+use tracing::Instrument as _;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Read at run time to keep the example light; applications usually embed them with
+/// `sqlx::migrate!()` (sqlx feature `macros`), which runs on the wrapped pool the same way.
+const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+
+/// Registers a user and its audit entry atomically, then looks the user up.
+async fn register(pool: &Pool<sqlx::Sqlite>, email: &str, name: &str) -> Result<String, Error> {
+    // Spans `BEGIN`, `INSERT users`, `INSERT audit_log`, `COMMIT`.
+    let mut tx = pool.begin().await?;
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id")
+            .bind(email)
+            .bind(name)
+            .fetch_one(&mut tx)
+            .await?;
+    sqlx::query("INSERT INTO audit_log (user_id, action) VALUES ($1, 'registered')")
+        .bind(id)
+        .execute(&mut tx)
+        .await?;
+    tx.commit().await?;
+
+    // `db.operation.name` and `db.collection.name` come from the caller, never from the SQL.
+    let lookup = Annotation::new().operation("find_user").collection("users");
+    let found: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool.annotate(lookup))
+        .await?;
+    Ok(found)
+}
+
+/// Traces, metrics and logs from the `OTEL_*` variables; printed to the console until
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` names a collector.
+fn telemetry() -> Result<TelemetryGuard, InitError> {
+    tracewire_init::builder()
+        .service_name(env!("CARGO_PKG_NAME"))
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .exporters_without_endpoint(Signal::Traces, [ExporterKind::Console])
+        .exporters_without_endpoint(Signal::Metrics, [ExporterKind::Console])
+        .exporters_without_endpoint(Signal::Logs, [])
+        .init()
+}
+
+/// `DATABASE_URL` (or `--database URL`), in memory by default and with `--smoke`.
+fn database_url() -> Result<String, String> {
+    let mut url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--database" => url = args.next().ok_or("--database needs a URL")?,
+            "--smoke" => url = "sqlite::memory:".to_owned(),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} (--database URL, --smoke)"
+                ));
+            }
+        }
+    }
+    Ok(url)
+}
+
+async fn run(url: &str) -> Result<(), Error> {
+    // One connection: an in-memory database lives as long as its connection.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    // Spans and metrics through the global providers installed by tracewire-init.
+    let pool = Pool::builder(pool).build();
+    Migrator::new(Path::new(MIGRATIONS))
+        .await?
+        .run(&pool)
+        .await?;
+
+    let name = register(&pool, "ada@example.com", "Ada")
+        .instrument(tracing::info_span!("register user"))
+        .await?;
+    tracing::info!(name, "registered");
+
+    // A unique-constraint violation: the span gets status Error and `error.type` = the SQLite
+    // extended code (`2067`), and the sanitized `db.query.text` hides the email.
+    let duplicate = register(&pool, "ada@example.com", "Ada again")
+        .instrument(tracing::info_span!("register user"))
+        .await;
+    match duplicate {
+        Err(error) => tracing::info!(%error, "duplicate refused, as expected"),
+        Ok(_) => return Err("the duplicate email was accepted".into()),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let url = database_url()?;
+    let telemetry = telemetry()?;
+    let outcome = run(&url).await;
+    let report = telemetry.shutdown();
+    if !report.is_clean() {
+        eprintln!("telemetry: {report}");
+    }
+    outcome
+}
