@@ -20,19 +20,20 @@
 //! let app: Router = Router::new().route("/", get(handler)).layer(TelemetryLayer::new());
 //! ```
 
-use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;
+use std::ops::Deref;
 
 use axum::extract::FromRequestParts;
 use http::request::Parts;
+use opentelemetry::Context;
 use opentelemetry::baggage::{BaggageExt, KeyValueMetadata};
-use opentelemetry::trace::{self, SpanContext, Status, TraceContextExt};
-use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry::trace;
 use tracewire_core::context::current_context;
-use tracewire_core::semconv::error::ERROR_TYPE;
+use tracewire_core::instrument::SpanHandle;
 
-/// The request's server span: read its ids, add attributes and events, or mark it failed.
+/// The request's server span: read its ids, add attributes and events, or mark it failed, through
+/// the [`SpanHandle`] it dereferences to. Use low-cardinality error types.
 ///
 /// ```
 /// use axum::http::StatusCode;
@@ -46,13 +47,11 @@ use tracewire_core::semconv::error::ERROR_TYPE;
 /// # let _: axum::routing::MethodRouter = axum::routing::get(handler);
 /// ```
 #[derive(Clone, Debug)]
-pub struct RequestSpan {
-    cx: Context,
-}
+pub struct RequestSpan(SpanHandle);
 
 impl RequestSpan {
     pub(crate) fn new(cx: Context) -> Self {
-        Self { cx }
+        Self(SpanHandle::new(cx))
     }
 
     fn from_parts(parts: &Parts) -> Self {
@@ -62,61 +61,13 @@ impl RequestSpan {
             .cloned()
             .unwrap_or_else(|| Self::new(current_context()))
     }
+}
 
-    /// The context holding the span, to parent work on or to inject into outgoing requests.
-    pub fn context(&self) -> &Context {
-        &self.cx
-    }
+impl Deref for RequestSpan {
+    type Target = SpanHandle;
 
-    /// The span's [`SpanContext`].
-    pub fn span_context(&self) -> SpanContext {
-        self.cx.span().span_context().clone()
-    }
-
-    /// The trace id (all zeros without a span).
-    pub fn trace_id(&self) -> trace::TraceId {
-        self.cx.span().span_context().trace_id()
-    }
-
-    /// The span id (all zeros without a span).
-    pub fn span_id(&self) -> trace::SpanId {
-        self.cx.span().span_context().span_id()
-    }
-
-    /// Whether the span records (it is sampled); when not, the setters below do nothing.
-    pub fn is_recording(&self) -> bool {
-        self.cx.span().is_recording()
-    }
-
-    /// Sets one attribute, with its type intact.
-    pub fn set_attribute(&self, attribute: KeyValue) {
-        self.cx.span().set_attribute(attribute);
-    }
-
-    /// Sets several attributes.
-    pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
-        self.cx.span().set_attributes(attributes);
-    }
-
-    /// Marks the request failed: status Error and `error.type`. Use a low-cardinality type.
-    pub fn set_error(&self, error_type: impl Into<Value>) {
-        self.set_error_with_description(error_type, "");
-    }
-
-    /// Marks the request failed with a status description (never secrets).
-    pub fn set_error_with_description(
-        &self,
-        error_type: impl Into<Value>,
-        description: impl Into<Cow<'static, str>>,
-    ) {
-        let span = self.cx.span();
-        span.set_attribute(KeyValue::new(ERROR_TYPE, error_type));
-        span.set_status(Status::error(description));
-    }
-
-    /// Adds an event.
-    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        self.cx.span().add_event(name, attributes);
+    fn deref(&self) -> &SpanHandle {
+        &self.0
     }
 }
 
@@ -167,9 +118,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TraceIds {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let span = RequestSpan::from_parts(parts);
-        let cx = span.cx.span();
-        let sc = cx.span_context();
+        let sc = RequestSpan::from_parts(parts).span_context();
         Ok(Self {
             trace_id: sc.trace_id(),
             span_id: sc.span_id(),
@@ -280,7 +229,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Baggage {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let span = RequestSpan::from_parts(parts);
         Ok(Self(
-            span.cx
+            span.context()
                 .baggage()
                 .iter()
                 .map(|(key, (value, metadata))| {

@@ -5,10 +5,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use http::request::Parts;
-use opentelemetry::metrics::MeterProvider;
-use opentelemetry::trace::{Tracer, TracerProvider};
 use tower::Layer;
-use tracewire_core::instrument::{Instrumentation, InstrumentationBuilder, SpanBackend};
+use tracewire_core::instrument::{Instrumentation, InstrumentationBuilder};
 use tracewire_core::metrics::HttpServerMetrics;
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::http::HeaderCapture;
@@ -120,38 +118,10 @@ pub struct TelemetryLayerBuilder {
 }
 
 impl TelemetryLayerBuilder {
-    /// Use this tracer provider. Default: the global one, read when the first span starts.
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: TracerProvider + Clone + Send + 'static,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
-    {
-        self.instrumentation = self.instrumentation.tracer_provider(provider);
-        self
-    }
-
-    /// Use this meter provider. Default: the global one, read when the first request ends.
-    pub fn meter_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: MeterProvider + Clone + Send + 'static,
-    {
-        self.instrumentation = self.instrumentation.meter_provider(provider);
-        self
-    }
-
-    /// Where spans come from (see [`SpanBackend`]). Default: [`SpanBackend::Auto`], a `tracing`
-    /// span when a `tracing-opentelemetry` layer records it, else an OpenTelemetry API span.
-    pub fn span_backend(mut self, backend: SpanBackend) -> Self {
-        self.instrumentation = self.instrumentation.backend(backend);
-        self
-    }
-
-    /// The propagator that reads the incoming context. Default: [`Propagator::global`].
-    pub fn propagator(mut self, propagator: Propagator) -> Self {
-        self.propagator = propagator;
-        self
-    }
+    tracewire_core::adapter_builder_options!(
+        instrumentation: instrumentation,
+        propagator: propagator,
+    );
 
     /// Whether to create spans. Default: `true`. When off, the incoming context is still made
     /// current for the handler, so outgoing calls continue the caller's trace.

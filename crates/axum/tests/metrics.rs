@@ -153,10 +153,7 @@ async fn metrics_can_be_turned_off_and_tracing_off_keeps_them() {
 
     let capture = TelemetryCapture::new();
     let app = routes().layer(otel_builder(&capture).tracing(false).build());
-    let request = Request::get("/whoami")
-        .header("traceparent", traceparent())
-        .body(Body::empty())
-        .unwrap();
+    let request = traced_request("/whoami", &[]);
     let (_, body) = send(&app, request).await;
     assert!(capture.spans().is_empty());
     // Propagation still works: the handler runs in the caller's context.

@@ -16,11 +16,7 @@ async fn filtered_requests_get_nothing_but_still_propagate() {
         .filter(|request| request.uri.path() != "/whoami")
         .build();
     let app = routes().layer(layer);
-    let request = Request::get("/whoami")
-        .header("traceparent", traceparent())
-        .header("baggage", "tenant=acme")
-        .body(Body::empty())
-        .unwrap();
+    let request = traced_request("/whoami", &[("baggage", "tenant=acme")]);
     let (_, body) = send(&app, request).await;
     assert_eq!(body, format!("{TRACE_ID} {PARENT_ID} tenant=acme"));
     send(&app, get_request("/users/1")).await;
@@ -41,11 +37,7 @@ async fn filtered_requests_get_nothing_but_still_propagate() {
 async fn public_endpoints_link_to_the_caller_and_drop_its_baggage() {
     let capture = TelemetryCapture::new();
     let app = routes().layer(otel_builder(&capture).public_endpoint(true).build());
-    let request = Request::get("/whoami")
-        .header("traceparent", traceparent())
-        .header("baggage", "role=admin")
-        .body(Body::empty())
-        .unwrap();
+    let request = traced_request("/whoami", &[("baggage", "role=admin")]);
     let (_, body) = send(&app, request).await;
 
     let spans = capture.spans();
@@ -60,11 +52,7 @@ async fn public_endpoints_link_to_the_caller_and_drop_its_baggage() {
         .public_endpoint_if(|request| !request.headers.contains_key("x-internal"))
         .build();
     let app = routes().layer(layer);
-    let request = Request::get("/users/1")
-        .header("traceparent", traceparent())
-        .header("x-internal", "1")
-        .body(Body::empty())
-        .unwrap();
+    let request = traced_request("/users/1", &[("x-internal", "1")]);
     send(&app, request).await;
     capture
         .spans()
@@ -122,11 +110,7 @@ async fn response_propagation_is_off_by_default_and_names_the_server_span() {
         )
         .build();
     let app = routes().layer(layer);
-    let request = Request::get("/users/1")
-        .header("traceparent", traceparent())
-        .header("baggage", "secret=1")
-        .body(Body::empty())
-        .unwrap();
+    let request = traced_request("/users/1", &[("baggage", "secret=1")]);
     let (response, _) = send(&app, request).await;
     let spans = capture.spans();
     let sc = spans.single("GET /users/{id}").span_context().clone();

@@ -264,11 +264,7 @@ async fn malformed_and_duplicate_traceparents_start_new_traces() {
 async fn handlers_see_the_request_span_and_can_annotate_it() {
     let capture = TelemetryCapture::new();
     let app = routes().layer(otel_builder(&capture).build());
-    let request = Request::get("/whoami")
-        .header("traceparent", traceparent())
-        .header("baggage", "tenant=acme,region=eu")
-        .body(Body::empty())
-        .unwrap();
+    let request = traced_request("/whoami", &[("baggage", "tenant=acme,region=eu")]);
     let (_, body) = send(&app, request).await;
     assert_eq!(send(&app, get_request("/annotate")).await.1, "annotated");
 

@@ -5,8 +5,6 @@
 mod common;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::Request;
 use axum::routing::get;
 use common::*;
 use opentelemetry::trace::{SpanKind, Tracer, TracerProvider};
@@ -41,10 +39,7 @@ fn app(capture: &TelemetryCapture, backend: SpanBackend) -> Router {
 }
 
 async fn request(app: &Router) {
-    let request = Request::get("/users/7")
-        .header("traceparent", traceparent())
-        .body(Body::empty())
-        .unwrap();
+    let request = traced_request("/users/7", &[]);
     assert_eq!(send(app, request).await.1, "user");
 }
 

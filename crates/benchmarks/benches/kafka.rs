@@ -284,7 +284,7 @@ fn send(c: &mut Criterion) {
         let kafka = KafkaInstrumentation::builder()
             .tracer_provider(&provider)
             .meter_provider(&opentelemetry_sdk::metrics::SdkMeterProvider::default())
-            .backend(SpanBackend::OpenTelemetry)
+            .span_backend(SpanBackend::OpenTelemetry)
             .propagator(Propagator::new(TraceContextPropagator::new()))
             .build();
         TracedProducer::<_, rdkafka::util::DefaultRuntime>::from_config(&config, &kafka)

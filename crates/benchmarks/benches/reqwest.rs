@@ -122,7 +122,7 @@ fn bench(c: &mut Criterion) {
                 None,
             ),
             (
-                "tracewire/sampled+metrics",
+                "tracewire/sampled-metrics",
                 client(
                     Some(
                         TelemetryMiddleware::builder()
@@ -140,12 +140,17 @@ fn bench(c: &mut Criterion) {
                 Some(tracewire_dispatch(&sampled)),
             ),
             (
-                "reqwest-tracing/sampled",
+                "tracewire/tracing-world/dropped",
+                client(Some(ours(&dropping)), canned),
+                Some(tracewire_dispatch(&dropping)),
+            ),
+            (
+                "anchor/reqwest-tracing/tracing-world/sampled",
                 client(Some(reqwest_tracing::TracingMiddleware::default()), canned),
                 Some(anchor_dispatch(true)),
             ),
             (
-                "reqwest-tracing/dropped",
+                "anchor/reqwest-tracing/tracing-world/dropped",
                 client(Some(reqwest_tracing::TracingMiddleware::default()), canned),
                 Some(anchor_dispatch(false)),
             ),

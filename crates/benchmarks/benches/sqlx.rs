@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("sqlx_select_1");
 
     let raw = raw_pool(&rt);
-    group.bench_function("bare_sqlx", |b| {
+    group.bench_function("bare", |b| {
         b.iter(|| {
             rt.block_on(sqlx::query("SELECT 1").fetch_one(&raw))
                 .expect("query")
@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
         let ours = tracewire_sqlx::Pool::builder(raw_pool(&rt))
             .tracer_provider(&provider)
             .build();
-        group.bench_function(format!("tracewire_{case}"), |b| {
+        group.bench_function(format!("tracewire/{case}"), |b| {
             b.iter(|| {
                 rt.block_on(sqlx::query("SELECT 1").fetch_one(&ours))
                     .expect("query")
@@ -75,7 +75,7 @@ fn bench(c: &mut Criterion) {
     for (case, sampled) in [("sampled", true), ("dropped", false)] {
         set_anchor_provider(sampled);
         let anchor = sqlx_otel::PoolBuilder::from(raw_pool(&rt)).build();
-        group.bench_function(format!("sqlx_otel_{case}"), |b| {
+        group.bench_function(format!("anchor/sqlx-otel/{case}"), |b| {
             b.iter(|| {
                 rt.block_on(sqlx::query("SELECT 1").fetch_one(&anchor))
                     .expect("query")

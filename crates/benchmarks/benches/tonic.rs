@@ -107,11 +107,11 @@ fn ours(
 ) -> (ClientLayer, ServerLayer) {
     let client = ClientLayer::builder()
         .tracer_provider(tracer)
-        .backend(backend)
+        .span_backend(backend)
         .target("http://127.0.0.1:50051");
     let server = ServerLayer::builder()
         .tracer_provider(tracer)
-        .backend(backend);
+        .span_backend(backend);
     match meter {
         Some(meter) => (
             client.meter_provider(meter).build(),
@@ -137,9 +137,9 @@ fn unary(c: &mut Criterion) {
     let capture = tracewire_testing::TelemetryCapture::new();
     let meter = capture.meter_provider();
     let cases = [
-        ("tracewire/otel_sampled_metrics", &sampled, Some(meter)),
-        ("tracewire/otel_sampled", &sampled, None),
-        ("tracewire/otel_dropped", &dropping_provider(), None),
+        ("tracewire/sampled-metrics", &sampled, Some(meter)),
+        ("tracewire/sampled", &sampled, None),
+        ("tracewire/dropped", &dropping_provider(), None),
     ];
     for (name, tracer, meter) in cases {
         let (client, server) = ours(tracer, meter, SpanBackend::OpenTelemetry);
@@ -152,7 +152,7 @@ fn unary(c: &mut Criterion) {
     let dispatch = bridged(&sampled);
     let (client, server) = ours(&sampled, None, SpanBackend::Auto);
     let mut client = EchoClient::new(client.layer(server.layer(EchoServer::new(Service))));
-    group.bench_function("tracewire/tracing_sampled", |b| {
+    group.bench_function("tracewire/tracing-world/sampled", |b| {
         tracing::dispatcher::with_default(&dispatch, || {
             b.iter(|| rt.block_on(client.unary(request())).unwrap())
         })
@@ -165,11 +165,14 @@ fn unary(c: &mut Criterion) {
         .filter(tonic_tracing_opentelemetry::middleware::filters::reject_healthcheck);
     let mut client =
         EchoClient::new(anchor_client::OtelGrpcLayer.layer(server.layer(EchoServer::new(Service))));
-    group.bench_function("anchor/tracing_sampled", |b| {
-        tracing::dispatcher::with_default(&dispatch, || {
-            b.iter(|| rt.block_on(client.unary(request())).unwrap())
-        })
-    });
+    group.bench_function(
+        "anchor/tonic-tracing-opentelemetry/tracing-world/sampled",
+        |b| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                b.iter(|| rt.block_on(client.unary(request())).unwrap())
+            })
+        },
+    );
     group.finish();
 }
 

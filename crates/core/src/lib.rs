@@ -19,3 +19,10 @@ pub mod instrument;
 pub mod metrics;
 pub mod propagation;
 pub mod semconv;
+
+/// Paths the exported macros expand to; not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use opentelemetry::metrics::MeterProvider;
+    pub use opentelemetry::trace::{Tracer, TracerProvider};
+}

@@ -458,16 +458,7 @@ impl<T> TracedConsumer<T> {
         let first_error = received.iter().find_map(|item| item.as_ref().err());
         let error_type = (count == 0).then(|| first_error.map(error_type)).flatten();
 
-        let mut attributes = client.span_attributes(POLL, 3);
-        let mut metric_attributes = client.metric_attributes(POLL, true, 2);
-        if let Some(topic) = topic {
-            attributes.push(destination(topic));
-            metric_attributes.push(destination(topic));
-        }
-        if let Some(partition) = partition {
-            attributes.push(partition_id(partition));
-            metric_attributes.push(partition_id(partition));
-        }
+        let (mut attributes, metric_attributes) = self.operation_attributes(POLL, topic, partition);
         attributes.push(batch_message_count(count));
         let mut start = SpanStart::new(
             SpanKind::Client,
@@ -479,13 +470,45 @@ impl<T> TracedConsumer<T> {
             start = start.link(self.link(message, topic.is_none()));
         }
         let span = client.kafka.instrumentation().start(start);
+        self.end_operation(span, metric_attributes, error_type);
+        received
+    }
+
+    /// The span and duration attributes of a `poll` or `commit` on `topic` and `partition`
+    /// (when known), with room for one more span attribute.
+    fn operation_attributes(
+        &self,
+        operation: Operation,
+        topic: Option<&str>,
+        partition: Option<i32>,
+    ) -> (Vec<KeyValue>, Vec<KeyValue>) {
+        let mut attributes = self.client.span_attributes(operation, 3);
+        let mut metric_attributes = self.client.metric_attributes(operation, true, 2);
+        if let Some(topic) = topic {
+            attributes.push(destination(topic));
+            metric_attributes.push(destination(topic));
+        }
+        if let Some(partition) = partition {
+            attributes.push(partition_id(partition));
+            metric_attributes.push(partition_id(partition));
+        }
+        (attributes, metric_attributes)
+    }
+
+    /// Ends a `poll` or `commit` span, failed when `error_type` is set, and records its duration.
+    fn end_operation(
+        &self,
+        span: ActiveSpan,
+        metric_attributes: Vec<KeyValue>,
+        error_type: Option<String>,
+    ) {
         if let Some(error_type) = &error_type {
             span.set_error(error_type.clone());
         }
         let elapsed = span.elapsed();
         span.end();
-        client.record_duration(elapsed, metric_attributes, error_type.as_deref());
-        received
+        self.client
+            .record_duration(elapsed, metric_attributes, error_type.as_deref());
     }
 
     /// A link to a message's creation context, with its per-message attributes.
@@ -522,16 +545,8 @@ impl<T> TracedConsumer<T> {
         commit: impl FnOnce() -> KafkaResult<()>,
     ) -> KafkaResult<()> {
         let client = &self.client;
-        let mut attributes = client.span_attributes(COMMIT, 3);
-        let mut metric_attributes = client.metric_attributes(COMMIT, true, 2);
-        if let Some(topic) = topic {
-            attributes.push(destination(topic));
-            metric_attributes.push(destination(topic));
-        }
-        if let Some(partition) = partition {
-            attributes.push(partition_id(partition));
-            metric_attributes.push(partition_id(partition));
-        }
+        let (mut attributes, metric_attributes) =
+            self.operation_attributes(COMMIT, topic, partition);
         if let Some(offset) = offset {
             client.push_offset(offset, &mut attributes);
         }
@@ -544,12 +559,7 @@ impl<T> TracedConsumer<T> {
         );
         let result = span.in_scope(commit);
         let error_type = result.as_ref().err().map(error_type);
-        if let Some(error_type) = &error_type {
-            span.set_error(error_type.clone());
-        }
-        let elapsed = span.elapsed();
-        span.end();
-        client.record_duration(elapsed, metric_attributes, error_type.as_deref());
+        self.end_operation(span, metric_attributes, error_type);
         result
     }
 

@@ -6,11 +6,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::MeterProvider;
-use opentelemetry::trace::{Tracer, TracerProvider};
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
-use tracewire_core::instrument::{Instrumentation, InstrumentationBuilder, SpanBackend};
+use tracewire_core::instrument::{Instrumentation, InstrumentationBuilder};
 use tracewire_core::metrics::{MessagingMetrics, duration_seconds};
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
@@ -147,11 +145,34 @@ impl KafkaInstrumentation {
 /// | Option | Default |
 /// |---|---|
 /// | [`tracer_provider`](Self::tracer_provider), [`meter_provider`](Self::meter_provider) | the global providers, resolved on first use |
-/// | [`backend`](Self::backend) | [`SpanBackend::Auto`] |
+/// | [`span_backend`](Self::span_backend) | [`SpanBackend::Auto`](tracewire_core::instrument::SpanBackend::Auto) |
 /// | [`propagator`](Self::propagator) | [`Propagator::global()`] |
 /// | [`stability`](Self::stability) | [`StabilityOptIn::global()`] (`OTEL_SEMCONV_STABILITY_OPT_IN`) |
 /// | [`record_message_keys`](Self::record_message_keys) | `false`: keys can be personal data |
 /// | [`process_parent`](Self::process_parent) | [`ProcessParent::Auto`] |
+///
+/// ```
+/// use opentelemetry::propagation::TextMapCompositePropagator;
+/// use tracewire_core::instrument::SpanBackend;
+/// use tracewire_core::propagation::{Propagator, PropagatorKind};
+/// use tracewire_kafka::KafkaInstrumentation;
+///
+/// let tracer_provider = opentelemetry_sdk::trace::SdkTracerProvider::default();
+/// let meter_provider = opentelemetry_sdk::metrics::SdkMeterProvider::default();
+/// let b3 = Propagator::new(TextMapCompositePropagator::new(vec![
+///     PropagatorKind::B3Multi.build(),
+/// ]));
+/// let kafka = KafkaInstrumentation::builder()
+///     .tracer_provider(&tracer_provider)
+///     .meter_provider(&meter_provider)
+///     // OpenTelemetry spans even when a `tracing` subscriber is installed.
+///     .span_backend(SpanBackend::OpenTelemetry)
+///     .propagator(b3)
+///     .build();
+/// let mut fields = Vec::new();
+/// kafka.propagator().for_each_field(|field| fields.push(field.to_owned()));
+/// assert!(fields.contains(&"x-b3-traceid".to_owned()));
+/// ```
 #[must_use]
 pub struct KafkaInstrumentationBuilder {
     instrumentation: InstrumentationBuilder,
@@ -173,73 +194,10 @@ impl fmt::Debug for KafkaInstrumentationBuilder {
 }
 
 impl KafkaInstrumentationBuilder {
-    /// Use this tracer provider instead of the global one.
-    ///
-    /// ```
-    /// use tracewire_kafka::KafkaInstrumentation;
-    /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::default();
-    /// let kafka = KafkaInstrumentation::builder().tracer_provider(&provider).build();
-    /// ```
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: TracerProvider + Clone + Send + 'static,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
-    {
-        self.instrumentation = self.instrumentation.tracer_provider(provider);
-        self
-    }
-
-    /// Use this meter provider instead of the global one.
-    ///
-    /// ```
-    /// use tracewire_kafka::KafkaInstrumentation;
-    /// let provider = opentelemetry_sdk::metrics::SdkMeterProvider::default();
-    /// let kafka = KafkaInstrumentation::builder().meter_provider(&provider).build();
-    /// ```
-    pub fn meter_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: MeterProvider + Clone + Send + 'static,
-    {
-        self.instrumentation = self.instrumentation.meter_provider(provider);
-        self
-    }
-
-    /// Where spans come from (see `tracewire_core::instrument`).
-    ///
-    /// ```
-    /// use tracewire_kafka::KafkaInstrumentation;
-    /// use tracewire_core::instrument::SpanBackend;
-    ///
-    /// // OpenTelemetry spans even when a `tracing` subscriber is installed.
-    /// let kafka = KafkaInstrumentation::builder()
-    ///     .backend(SpanBackend::OpenTelemetry)
-    ///     .build();
-    /// ```
-    pub fn backend(mut self, backend: SpanBackend) -> Self {
-        self.instrumentation = self.instrumentation.backend(backend);
-        self
-    }
-
-    /// The propagator that writes and reads record headers.
-    ///
-    /// ```
-    /// use tracewire_kafka::KafkaInstrumentation;
-    /// use opentelemetry::propagation::TextMapCompositePropagator;
-    /// use tracewire_core::propagation::{Propagator, PropagatorKind};
-    ///
-    /// let b3 = Propagator::new(TextMapCompositePropagator::new(vec![
-    ///     PropagatorKind::B3Multi.build(),
-    /// ]));
-    /// let kafka = KafkaInstrumentation::builder().propagator(b3).build();
-    /// let mut fields = Vec::new();
-    /// kafka.propagator().for_each_field(|field| fields.push(field.to_owned()));
-    /// assert!(fields.contains(&"x-b3-traceid".to_owned()));
-    /// ```
-    pub fn propagator(mut self, propagator: Propagator) -> Self {
-        self.propagator = propagator;
-        self
-    }
+    tracewire_core::adapter_builder_options!(
+        instrumentation: instrumentation,
+        propagator: propagator,
+    );
 
     /// Which attribute names to emit: only the `messaging` domain is read (v1.44 names by
     /// default, v1.45 with `messaging`, both with `messaging/dup`).

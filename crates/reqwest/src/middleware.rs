@@ -10,9 +10,7 @@ use opentelemetry::{Context, KeyValue, StringValue};
 use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next, Result};
 use tracewire_core::context::current_context;
-use tracewire_core::instrument::{
-    ActiveSpan, Instrumentation, InstrumentationBuilder, SpanBackend, SpanStart,
-};
+use tracewire_core::instrument::{ActiveSpan, Instrumentation, InstrumentationBuilder, SpanStart};
 use tracewire_core::metrics::{HttpClientMetrics, duration_seconds};
 use tracewire_core::propagation::{HeaderInjector, Propagator};
 use tracewire_core::semconv::error::ERROR_TYPE;
@@ -133,7 +131,7 @@ impl TelemetryMiddleware {
 /// | option | default |
 /// |---|---|
 /// | [`tracer_provider`](Self::tracer_provider) / [`meter_provider`](Self::meter_provider) | the global providers, read on first use |
-/// | [`backend`](Self::backend) | [`SpanBackend::Auto`] |
+/// | [`span_backend`](Self::span_backend) | [`SpanBackend::Auto`](tracewire_core::instrument::SpanBackend::Auto) |
 /// | [`propagator`](Self::propagator) | [`Propagator::global`] |
 /// | [`filter`](Self::filter) | every request is recorded |
 /// | [`span_name`](Self::span_name) | `{method}` or `{method} {url.template}` |
@@ -180,38 +178,10 @@ impl fmt::Debug for TelemetryMiddlewareBuilder {
 }
 
 impl TelemetryMiddlewareBuilder {
-    /// Record spans with this tracer provider instead of the global one.
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: opentelemetry::trace::TracerProvider + Clone + Send + 'static,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
-    {
-        self.instrumentation = self.instrumentation.tracer_provider(provider);
-        self
-    }
-
-    /// Record metrics with this meter provider instead of the global one.
-    pub fn meter_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: opentelemetry::metrics::MeterProvider + Clone + Send + 'static,
-    {
-        self.instrumentation = self.instrumentation.meter_provider(provider);
-        self
-    }
-
-    /// Where spans come from ([`SpanBackend::Auto`] serves `tracing` and OpenTelemetry-only
-    /// applications alike).
-    pub fn backend(mut self, backend: SpanBackend) -> Self {
-        self.instrumentation = self.instrumentation.backend(backend);
-        self
-    }
-
-    /// Inject with this propagator instead of the global one.
-    pub fn propagator(mut self, propagator: Propagator) -> Self {
-        self.propagator = propagator;
-        self
-    }
+    tracewire_core::adapter_builder_options!(
+        instrumentation: instrumentation,
+        propagator: propagator,
+    );
 
     /// Record only the requests for which `filter` returns `true`. A skipped request gets no span
     /// and no metric, but the caller's context is still injected so the trace stays connected.

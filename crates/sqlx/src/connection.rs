@@ -5,14 +5,11 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_core::future::BoxFuture;
-use futures_core::stream::BoxStream;
-use sqlx::{Either, Execute, Executor, SqlStr};
 use tracewire_core::metrics::duration_seconds;
 
 use crate::annotation::Annotation;
 use crate::driver::Driver;
-use crate::executor::Instrumented;
+use crate::executor::{Instrumented, executor_via_instrumented};
 use crate::pool::Shared;
 use crate::transaction::Transaction;
 
@@ -53,7 +50,14 @@ impl<DB: Driver> PoolConnection<DB> {
 
     /// An executor that adds `db.operation.name` / `db.collection.name` from `annotation`.
     pub fn annotate(&mut self, annotation: Annotation) -> Instrumented<DB, &mut DB::Connection> {
-        Instrumented::new(&mut *self.conn, self.shared.clone(), Some(annotation))
+        self.instrumented(Some(annotation))
+    }
+
+    fn instrumented(
+        &mut self,
+        annotation: Option<Annotation>,
+    ) -> Instrumented<DB, &mut DB::Connection> {
+        Instrumented::new(&mut *self.conn, self.shared.clone(), annotation)
     }
 
     /// Starts an instrumented transaction on this connection.
@@ -87,49 +91,4 @@ impl<DB: Driver> Drop for PoolConnection<DB> {
     }
 }
 
-impl<'c, DB: Driver> Executor<'c> for &'c mut PoolConnection<DB>
-where
-    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
-{
-    type Database = DB;
-
-    fn fetch_many<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxStream<'e, Result<Either<DB::QueryResult, DB::Row>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        Instrumented::new(&mut *self.conn, self.shared.clone(), None).fetch_many(query)
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        Instrumented::new(&mut *self.conn, self.shared.clone(), None).fetch_optional(query)
-    }
-
-    fn prepare_with<'e>(
-        self,
-        sql: SqlStr,
-        parameters: &'e [DB::TypeInfo],
-    ) -> BoxFuture<'e, Result<DB::Statement, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        Instrumented::new(&mut *self.conn, self.shared.clone(), None).prepare_with(sql, parameters)
-    }
-
-    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<sqlx::Describe<DB>, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        (&mut *self.conn).describe(sql)
-    }
-}
+executor_via_instrumented!(PoolConnection<DB>);

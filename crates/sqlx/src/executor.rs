@@ -132,7 +132,7 @@ where
     where
         'c: 'e,
     {
-        let mut operation = Operation::start(
+        let operation = Operation::start(
             &self.shared,
             Statement::Prepare(sql.as_str()),
             self.annotation.as_ref(),
@@ -141,13 +141,7 @@ where
             let _current = operation.enter();
             self.inner.prepare_with(sql, parameters)
         };
-        Box::pin(async move {
-            let result = operation.span().instrument(inner).await;
-            if let Err(error) = &result {
-                operation.fail(error);
-            }
-            result
-        })
+        Box::pin(operation.run(inner))
     }
 
     /// Describing is what the `query!` macros do at compile time: not instrumented.
@@ -158,6 +152,68 @@ where
         self.inner.describe(sql)
     }
 }
+
+/// Implements sqlx's `Executor` for `&mut $holder`, a connection holder with a method
+/// `instrumented(&mut self, Option<Annotation>) -> Instrumented<DB, &mut DB::Connection>`: every
+/// call runs through [`Instrumented`], so the connection and the transaction share one path.
+macro_rules! executor_via_instrumented {
+    ($holder:ty) => {
+        impl<'c, DB: $crate::driver::Driver> sqlx::Executor<'c> for &'c mut $holder
+        where
+            for<'a> &'a mut DB::Connection: sqlx::Executor<'a, Database = DB>,
+        {
+            type Database = DB;
+
+            fn fetch_many<'e, 'q: 'e, E>(
+                self,
+                query: E,
+            ) -> futures_core::stream::BoxStream<
+                'e,
+                Result<sqlx::Either<DB::QueryResult, DB::Row>, sqlx::Error>,
+            >
+            where
+                'c: 'e,
+                E: 'q + sqlx::Execute<'q, DB>,
+            {
+                self.instrumented(None).fetch_many(query)
+            }
+
+            fn fetch_optional<'e, 'q: 'e, E>(
+                self,
+                query: E,
+            ) -> futures_core::future::BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
+            where
+                'c: 'e,
+                E: 'q + sqlx::Execute<'q, DB>,
+            {
+                self.instrumented(None).fetch_optional(query)
+            }
+
+            fn prepare_with<'e>(
+                self,
+                sql: sqlx::SqlStr,
+                parameters: &'e [DB::TypeInfo],
+            ) -> futures_core::future::BoxFuture<'e, Result<DB::Statement, sqlx::Error>>
+            where
+                'c: 'e,
+            {
+                self.instrumented(None).prepare_with(sql, parameters)
+            }
+
+            fn describe<'e>(
+                self,
+                sql: sqlx::SqlStr,
+            ) -> futures_core::future::BoxFuture<'e, Result<sqlx::Describe<DB>, sqlx::Error>>
+            where
+                'c: 'e,
+            {
+                self.instrumented(None).describe(sql)
+            }
+        }
+    };
+}
+
+pub(crate) use executor_via_instrumented;
 
 /// A query taken apart (to read its SQL, which consumes it) and put back together.
 struct TracedQuery<DB: Database> {

@@ -89,6 +89,18 @@ impl<DB: Driver> Operation<DB> {
         self.span.enter()
     }
 
+    /// Runs `future` with the span current, records its failure, and ends the operation.
+    pub(crate) async fn run<T>(
+        mut self,
+        future: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let result = self.span.instrument(future).await;
+        if let Err(error) = &result {
+            self.fail(error);
+        }
+        result
+    }
+
     /// Counts returned rows (also zero rows: `db.response.returned_rows` is then recorded).
     pub(crate) fn rows(&mut self, rows: u64) {
         *self.returned_rows.get_or_insert(0) += rows;

@@ -8,10 +8,8 @@ use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, stream};
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::MeterProvider;
-use opentelemetry::trace::{Tracer, TracerProvider};
 use sqlx::{Either, Execute, Executor, SqlStr};
-use tracewire_core::instrument::{Instrumentation, SpanBackend};
+use tracewire_core::instrument::Instrumentation;
 use tracewire_core::metrics::{DbClientMetrics, duration_seconds};
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::{self, SERVER_ADDRESS, db};
@@ -144,32 +142,7 @@ impl<DB: Driver> Pool<DB> {
 }
 
 impl<DB: Driver> PoolBuilder<DB> {
-    /// Spans go to this tracer provider instead of the global one.
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: TracerProvider + Clone + Send + 'static,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
-    {
-        self.instrumentation = self.instrumentation.tracer_provider(provider);
-        self
-    }
-
-    /// Metrics go to this meter provider instead of the global one.
-    pub fn meter_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: MeterProvider + Clone + Send + 'static,
-    {
-        self.instrumentation = self.instrumentation.meter_provider(provider);
-        self
-    }
-
-    /// Where spans come from (default [`SpanBackend::Auto`]: `tracing` spans when a
-    /// `tracing-opentelemetry` layer records them, OpenTelemetry spans otherwise).
-    pub fn backend(mut self, backend: SpanBackend) -> Self {
-        self.instrumentation = self.instrumentation.backend(backend);
-        self
-    }
+    tracewire_core::adapter_builder_options!(instrumentation: instrumentation);
 
     /// What `db.query.text` records (default [`QueryText::Sanitized`]).
     pub fn query_text(mut self, mode: QueryText) -> Self {

@@ -4,13 +4,9 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use futures_core::future::BoxFuture;
-use futures_core::stream::BoxStream;
-use sqlx::{Either, Execute, Executor, SqlStr};
-
 use crate::annotation::Annotation;
 use crate::driver::Driver;
-use crate::executor::Instrumented;
+use crate::executor::{Instrumented, executor_via_instrumented};
 use crate::operation::{Operation, Statement};
 use crate::pool::Shared;
 
@@ -66,12 +62,9 @@ impl<'c, DB: Driver> Transaction<'c, DB> {
     where
         A: sqlx::Acquire<'c, Database = DB>,
     {
-        let mut operation = Operation::start(&shared, Statement::Command("BEGIN"), None);
-        let result = operation.span().instrument(acquire.begin()).await;
-        if let Err(error) = &result {
-            operation.fail(error);
-        }
-        let tx = result?;
+        let tx = Operation::start(&shared, Statement::Command("BEGIN"), None)
+            .run(acquire.begin())
+            .await?;
         Ok(Self {
             tx,
             unfinished: Unfinished { shared, open: true },
@@ -80,28 +73,28 @@ impl<'c, DB: Driver> Transaction<'c, DB> {
 
     /// Commits, in a `COMMIT` span.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let Self { tx, mut unfinished } = self;
-        unfinished.open = false;
-        let mut operation =
-            Operation::start(&unfinished.shared, Statement::Command("COMMIT"), None);
-        let result = operation.span().instrument(tx.commit()).await;
-        if let Err(error) = &result {
-            operation.fail(error);
-        }
-        result
+        self.finish("COMMIT", sqlx::Transaction::commit).await
     }
 
     /// Rolls back, in a `ROLLBACK` span.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.finish("ROLLBACK", sqlx::Transaction::rollback).await
+    }
+
+    /// Ends the transaction with `command`, run by `end`, in a span named after it.
+    async fn finish<F>(
+        self,
+        command: &'static str,
+        end: impl FnOnce(sqlx::Transaction<'c, DB>) -> F,
+    ) -> Result<(), sqlx::Error>
+    where
+        F: Future<Output = Result<(), sqlx::Error>>,
+    {
         let Self { tx, mut unfinished } = self;
         unfinished.open = false;
-        let mut operation =
-            Operation::start(&unfinished.shared, Statement::Command("ROLLBACK"), None);
-        let result = operation.span().instrument(tx.rollback()).await;
-        if let Err(error) = &result {
-            operation.fail(error);
-        }
-        result
+        Operation::start(&unfinished.shared, Statement::Command(command), None)
+            .run(end(tx))
+            .await
     }
 
     /// Starts a nested transaction (a savepoint), instrumented the same way.
@@ -111,11 +104,14 @@ impl<'c, DB: Driver> Transaction<'c, DB> {
 
     /// An executor that adds `db.operation.name` / `db.collection.name` from `annotation`.
     pub fn annotate(&mut self, annotation: Annotation) -> Instrumented<DB, &mut DB::Connection> {
-        Instrumented::new(
-            &mut *self.tx,
-            self.unfinished.shared.clone(),
-            Some(annotation),
-        )
+        self.instrumented(Some(annotation))
+    }
+
+    fn instrumented(
+        &mut self,
+        annotation: Option<Annotation>,
+    ) -> Instrumented<DB, &mut DB::Connection> {
+        Instrumented::new(&mut *self.tx, self.unfinished.shared.clone(), annotation)
     }
 }
 
@@ -133,52 +129,4 @@ impl<DB: Driver> DerefMut for Transaction<'_, DB> {
     }
 }
 
-impl<'t, DB: Driver> Executor<'t> for &'t mut Transaction<'_, DB>
-where
-    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
-{
-    type Database = DB;
-
-    fn fetch_many<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxStream<'e, Result<Either<DB::QueryResult, DB::Row>, sqlx::Error>>
-    where
-        't: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        let shared = self.unfinished.shared.clone();
-        Instrumented::new(&mut *self.tx, shared, None).fetch_many(query)
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
-    where
-        't: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        let shared = self.unfinished.shared.clone();
-        Instrumented::new(&mut *self.tx, shared, None).fetch_optional(query)
-    }
-
-    fn prepare_with<'e>(
-        self,
-        sql: SqlStr,
-        parameters: &'e [DB::TypeInfo],
-    ) -> BoxFuture<'e, Result<DB::Statement, sqlx::Error>>
-    where
-        't: 'e,
-    {
-        let shared = self.unfinished.shared.clone();
-        Instrumented::new(&mut *self.tx, shared, None).prepare_with(sql, parameters)
-    }
-
-    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<sqlx::Describe<DB>, sqlx::Error>>
-    where
-        't: 'e,
-    {
-        (&mut *self.tx).describe(sql)
-    }
-}
+executor_via_instrumented!(Transaction<'_, DB>);

@@ -115,7 +115,7 @@ async fn query_text_modes() {
         let capture = TelemetryCapture::new();
         let pool = Pool::builder(memory_pool().await)
             .tracer_provider(capture.tracer_provider())
-            .backend(SpanBackend::OpenTelemetry)
+            .span_backend(SpanBackend::OpenTelemetry)
             .query_text(mode)
             .build();
         sqlx::query(sql).fetch_one(&pool).await.expect("query");

@@ -6,9 +6,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use http::{Extensions, HeaderMap};
-use opentelemetry::metrics::{Histogram, MeterProvider};
-use opentelemetry::trace::{Tracer, TracerProvider};
-use tracewire_core::instrument::{Instrumentation, InstrumentationBuilder, SpanBackend};
+use opentelemetry::metrics::Histogram;
+use tracewire_core::instrument::{Instrumentation, InstrumentationBuilder};
 use tracewire_core::metrics::{RpcClientMetrics, RpcServerMetrics};
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::http::HeaderCapture;
@@ -144,7 +143,8 @@ impl fmt::Debug for Common {
 /// Builds a [`ServerLayer`](crate::ServerLayer) or a [`ClientLayer`](crate::ClientLayer); `S`
 /// holds the options of one side.
 ///
-/// Defaults: global tracer, meter and propagator; [`SpanBackend::Auto`]; the RPC names selected
+/// Defaults: global tracer, meter and propagator;
+/// [`SpanBackend::Auto`](tracewire_core::instrument::SpanBackend::Auto); the RPC names selected
 /// by `OTEL_SEMCONV_STABILITY_OPT_IN`; the [`default_filter`]; span name `{rpc.method}`; no
 /// metadata captured.
 ///
@@ -202,38 +202,10 @@ impl<S> Builder<S> {
         }
     }
 
-    /// Uses this tracer provider instead of the global one.
-    pub fn tracer_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: TracerProvider + Clone + Send + 'static,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
-    {
-        self.instrumentation = self.instrumentation.tracer_provider(provider);
-        self
-    }
-
-    /// Uses this meter provider instead of the global one.
-    pub fn meter_provider<P>(mut self, provider: &P) -> Self
-    where
-        P: MeterProvider + Clone + Send + 'static,
-    {
-        self.instrumentation = self.instrumentation.meter_provider(provider);
-        self
-    }
-
-    /// Where spans come from (default [`SpanBackend::Auto`]: a `tracing` span when a
-    /// `tracing-opentelemetry` layer records it, else an OpenTelemetry API span).
-    pub fn backend(mut self, backend: SpanBackend) -> Self {
-        self.instrumentation = self.instrumentation.backend(backend);
-        self
-    }
-
-    /// Uses `propagator` instead of the global one.
-    pub fn propagator(mut self, propagator: Propagator) -> Self {
-        self.propagator = propagator;
-        self
-    }
+    tracewire_core::adapter_builder_options!(
+        instrumentation: instrumentation,
+        propagator: propagator,
+    );
 
     /// Which RPC attribute names to emit, overriding `OTEL_SEMCONV_STABILITY_OPT_IN`
     /// (`rpc` = [`StabilityMode::New`], `rpc/dup` = `Dup`, `rpc/old` = `Old`).

@@ -71,7 +71,7 @@ impl Database {
                     Pool::builder(pool)
                         .tracer_provider(tracer_provider)
                         .meter_provider(meter_provider)
-                        .backend(SpanBackend::OpenTelemetry)
+                        .span_backend(SpanBackend::OpenTelemetry)
                         .build(),
                 )
             }
@@ -81,7 +81,7 @@ impl Database {
                     Pool::builder(pool)
                         .tracer_provider(tracer_provider)
                         .meter_provider(meter_provider)
-                        .backend(SpanBackend::OpenTelemetry)
+                        .span_backend(SpanBackend::OpenTelemetry)
                         .build(),
                 )
             }

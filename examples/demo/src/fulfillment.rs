@@ -44,7 +44,7 @@ pub(crate) fn consumer(
         .tracer_provider(telemetry.tracer_provider())
         .meter_provider(telemetry.meter_provider())
         .propagator(telemetry.propagator())
-        .backend(SpanBackend::OpenTelemetry)
+        .span_backend(SpanBackend::OpenTelemetry)
         .build();
     let mut config = rdkafka::ClientConfig::new();
     config

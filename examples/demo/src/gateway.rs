@@ -144,7 +144,7 @@ pub(crate) fn serve(
         .tracer_provider(tracer)
         .meter_provider(meter)
         .propagator(telemetry.propagator())
-        .backend(SpanBackend::OpenTelemetry)
+        .span_backend(SpanBackend::OpenTelemetry)
         .target(&downstream.inventory_url)
         .build();
     let channel = Channel::from_shared(downstream.inventory_url)?.connect_lazy();
@@ -155,7 +155,7 @@ pub(crate) fn serve(
         .tracer_provider(tracer)
         .meter_provider(meter)
         .propagator(telemetry.propagator())
-        .backend(SpanBackend::OpenTelemetry)
+        .span_backend(SpanBackend::OpenTelemetry)
         .build();
     let payments = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(http)
@@ -166,7 +166,7 @@ pub(crate) fn serve(
         .tracer_provider(tracer)
         .meter_provider(meter)
         .propagator(telemetry.propagator())
-        .backend(SpanBackend::OpenTelemetry)
+        .span_backend(SpanBackend::OpenTelemetry)
         .build();
     let mut config = rdkafka::ClientConfig::new();
     config

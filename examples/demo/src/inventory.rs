@@ -53,7 +53,7 @@ pub(crate) fn serve(
         .tracer_provider(telemetry.tracer_provider())
         .meter_provider(telemetry.meter_provider())
         .propagator(telemetry.propagator())
-        .backend(SpanBackend::OpenTelemetry)
+        .span_backend(SpanBackend::OpenTelemetry)
         .build();
     let server = Server::builder()
         .layer(layer)

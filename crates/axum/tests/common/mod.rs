@@ -134,6 +134,15 @@ pub fn get_request(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
 }
 
+/// A GET of `uri` whose caller is [`remote_parent`], with these extra headers.
+pub fn traced_request(uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut request = Request::get(uri).header("traceparent", traceparent());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
 /// Runs `app` on 127.0.0.1:0 with `ConnectInfo`, returning its address.
 pub async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

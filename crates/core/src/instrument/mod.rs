@@ -4,7 +4,8 @@
 //! chooses where spans come from), then per operation calls [`Instrumentation::start`] with a
 //! [`SpanStart`] and receives an [`ActiveSpan`]: it records attributes and errors on it, keeps its
 //! context current while the operation runs ([`ActiveSpan::enter`], [`ActiveSpan::instrument`]),
-//! and ends it.
+//! and ends it. Its builder offers the options every adapter shares (providers, span backend,
+//! propagator) through [`adapter_builder_options!`](crate::adapter_builder_options).
 //!
 //! # Two span worlds
 //!
@@ -36,9 +37,10 @@
 //! span.end();
 //! ```
 
+mod builder_options;
 mod span;
 
-pub use span::{ActiveSpan, SpanGuard};
+pub use span::{ActiveSpan, SpanGuard, SpanHandle};
 
 use std::borrow::Cow;
 use std::fmt;

@@ -1,5 +1,6 @@
 use std::borrow::Cow;
 use std::future::Future;
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanContext, SpanId, Status, TraceContextExt, TraceId};
@@ -11,10 +12,12 @@ use crate::semconv::error::ERROR_TYPE;
 /// A started span and its context, returned by
 /// [`Instrumentation::start`](super::Instrumentation::start).
 ///
-/// Attributes, status and events go straight to the OpenTelemetry span with their types intact,
-/// whichever [backend](super::SpanBackend) created it. The span ends when [`ActiveSpan::end`] is
-/// called or, failing that, when the `ActiveSpan` is dropped (a cancelled request still ends its
-/// span).
+/// It dereferences to a [`SpanHandle`], which reads the ids and records attributes, events and
+/// errors: they go straight to the OpenTelemetry span with their types intact, whichever
+/// [backend](super::SpanBackend) created it. The `ActiveSpan` adds what only the span's owner
+/// does: keep it current ([`enter`](Self::enter), [`instrument`](Self::instrument)) and end it.
+/// The span ends when [`ActiveSpan::end`] is called or, failing that, when the `ActiveSpan` is
+/// dropped (a cancelled request still ends its span).
 ///
 /// ```
 /// use opentelemetry::KeyValue;
@@ -33,7 +36,7 @@ use crate::semconv::error::ERROR_TYPE;
 /// ```
 #[derive(Debug)]
 pub struct ActiveSpan {
-    cx: Context,
+    handle: SpanHandle,
     tracing_span: Option<tracing::Span>,
     started: Instant,
     ended: bool,
@@ -53,7 +56,7 @@ pub struct SpanGuard<'a> {
 impl ActiveSpan {
     pub(super) fn new(cx: Context, tracing_span: Option<tracing::Span>) -> Self {
         Self {
-            cx,
+            handle: SpanHandle::new(cx),
             tracing_span,
             started: Instant::now(),
             ended: false,
@@ -66,7 +69,76 @@ impl ActiveSpan {
         self
     }
 
-    /// The context holding this span: pass it to a propagator to inject, or use it as a parent.
+    /// Time since the span started: the value duration metrics record, so they equal the span.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Makes the span current until the guard drops: the OpenTelemetry context is attached and,
+    /// when the span is also a `tracing` span, that span is entered, so events, `#[instrument]`
+    /// functions and OpenTelemetry API spans all nest under it.
+    pub fn enter(&self) -> SpanGuard<'_> {
+        let entered = self.tracing_span.as_ref().map(tracing::Span::enter);
+        SpanGuard {
+            _context: self.handle.cx.clone().attach(),
+            _entered: entered,
+        }
+    }
+
+    /// Runs `f` with the span current.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.enter();
+        f()
+    }
+
+    /// Wraps `future` so the span is current on every poll.
+    pub fn instrument<F: Future>(&self, future: F) -> InContext<F> {
+        InContext::new(future, self.handle.cx.clone(), self.tracing_span.clone())
+    }
+
+    /// Ends the span now.
+    pub fn end(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.handle.cx.span().end();
+        }
+    }
+}
+
+/// A span reached through the context that holds it: read its ids, record attributes, events
+/// and errors. Cloning the handle neither copies nor ends the span.
+///
+/// Every [`ActiveSpan`] dereferences to one; adapters also hand one out for a span they own
+/// elsewhere (a web framework's request span extractor, for instance). With no span in the
+/// context, the ids are all zeros and recording does nothing.
+///
+/// ```
+/// use opentelemetry::{Context, KeyValue};
+/// use opentelemetry::trace::{SpanId, TraceId};
+/// use tracewire_core::instrument::SpanHandle;
+///
+/// let handle = SpanHandle::new(Context::new());
+/// handle.set_attribute(KeyValue::new("app.tenant", "acme")); // no span: a no-op
+/// assert!(!handle.is_recording());
+/// assert_eq!(handle.trace_id(), TraceId::INVALID);
+/// assert_eq!(handle.span_id(), SpanId::INVALID);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SpanHandle {
+    cx: Context,
+}
+
+impl SpanHandle {
+    /// A handle to the span `cx` holds.
+    pub fn new(cx: Context) -> Self {
+        Self { cx }
+    }
+
+    /// The context holding the span: pass it to a propagator to inject, or use it as a parent.
     pub fn context(&self) -> &Context {
         &self.cx
     }
@@ -90,11 +162,6 @@ impl ActiveSpan {
     /// only purpose is attributes.
     pub fn is_recording(&self) -> bool {
         self.cx.span().is_recording()
-    }
-
-    /// Time since the span started: the value duration metrics record, so they equal the span.
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
     }
 
     /// Sets one attribute.
@@ -129,39 +196,13 @@ impl ActiveSpan {
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         self.cx.span().add_event(name, attributes);
     }
+}
 
-    /// Makes the span current until the guard drops: the OpenTelemetry context is attached and,
-    /// when the span is also a `tracing` span, that span is entered, so events, `#[instrument]`
-    /// functions and OpenTelemetry API spans all nest under it.
-    pub fn enter(&self) -> SpanGuard<'_> {
-        let entered = self.tracing_span.as_ref().map(tracing::Span::enter);
-        SpanGuard {
-            _context: self.cx.clone().attach(),
-            _entered: entered,
-        }
-    }
+impl Deref for ActiveSpan {
+    type Target = SpanHandle;
 
-    /// Runs `f` with the span current.
-    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self.enter();
-        f()
-    }
-
-    /// Wraps `future` so the span is current on every poll.
-    pub fn instrument<F: Future>(&self, future: F) -> InContext<F> {
-        InContext::new(future, self.cx.clone(), self.tracing_span.clone())
-    }
-
-    /// Ends the span now.
-    pub fn end(mut self) {
-        self.finish();
-    }
-
-    fn finish(&mut self) {
-        if !self.ended {
-            self.ended = true;
-            self.cx.span().end();
-        }
+    fn deref(&self) -> &SpanHandle {
+        &self.handle
     }
 }
 

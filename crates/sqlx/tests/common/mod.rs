@@ -43,13 +43,27 @@ pub fn instrument<DB: Driver>(pool: sqlx::Pool<DB>) -> (TelemetryCapture, Pool<D
     let pool = Pool::builder(pool)
         .tracer_provider(capture.tracer_provider())
         .meter_provider(capture.meter_provider())
-        .backend(SpanBackend::OpenTelemetry)
+        .span_backend(SpanBackend::OpenTelemetry)
         .build();
     (capture, pool)
 }
 
 fn is_database_error(error: sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(_))
+}
+
+/// Runs `sql` (built around a test's unique table name) on `executor`; panics on failure.
+pub async fn execute<'e, DB, E>(executor: E, sql: String) -> DB::QueryResult
+where
+    DB: Database,
+    E: Executor<'e, Database = DB>,
+    for<'a> <DB as Database>::Arguments: IntoArguments<DB>,
+{
+    let text = sql.clone();
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(executor)
+        .await
+        .unwrap_or_else(|error| panic!("{text}: {error}"))
 }
 
 /// Expected per-driver values.
@@ -72,15 +86,9 @@ where
     let (capture, pool) = instrument(pool);
     let table = unique_table(test);
     let create = format!("CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(20))");
-    sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(&pool)
-        .await
-        .expect("create");
+    execute(&pool, create).await;
     let insert = format!("INSERT INTO {table} (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')");
-    let result = sqlx::query(sqlx::AssertSqlSafe(insert))
-        .execute(&pool)
-        .await
-        .expect("insert");
+    let result = execute(&pool, insert).await;
     let select = format!("SELECT id, name FROM {table} WHERE id > 0 ORDER BY id");
     let sql = || sqlx::AssertSqlSafe(select.clone());
 
@@ -229,10 +237,7 @@ where
 {
     let table = unique_table(test);
     let create = format!("CREATE TABLE {table} (id INTEGER PRIMARY KEY)");
-    sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(pool)
-        .await
-        .expect("create");
+    execute(pool, create).await;
     let tracer = capture.tracer_provider().tracer("handler");
     let handler = tracer.start_with_context("handler", &Context::new());
     let cx = Context::new().with_span(handler);
@@ -240,10 +245,7 @@ where
         let mut tx = pool.begin().await.expect("begin");
         for id in 1..=2 {
             let insert = format!("INSERT INTO {table} (id) VALUES ({id})");
-            sqlx::query(sqlx::AssertSqlSafe(insert))
-                .execute(&mut tx)
-                .await
-                .expect("insert");
+            execute(&mut tx, insert).await;
         }
         let select = format!("SELECT id FROM {table}");
         let rows = sqlx::query(sqlx::AssertSqlSafe(select))
@@ -286,17 +288,11 @@ where
     let (capture, pool) = instrument(pool);
     let table = unique_table(test);
     let create = format!("CREATE TABLE {table} (id INTEGER PRIMARY KEY)");
-    sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(&pool)
-        .await
-        .expect("create");
+    execute(&pool, create).await;
     {
         let mut tx = pool.begin().await.expect("begin");
         let insert = format!("INSERT INTO {table} (id) VALUES (1)");
-        sqlx::query(sqlx::AssertSqlSafe(insert))
-            .execute(&mut tx)
-            .await
-            .expect("insert");
+        execute(&mut tx, insert).await;
     }
     let select = format!("SELECT id FROM {table}");
     let rows = sqlx::query(sqlx::AssertSqlSafe(select))
@@ -324,15 +320,9 @@ where
     let (capture, pool) = instrument(pool);
     let table = unique_table(test);
     let create = format!("CREATE TABLE {table} (id INTEGER PRIMARY KEY)");
-    sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(&pool)
-        .await
-        .expect("create");
+    execute(&pool, create).await;
     let insert = format!("INSERT INTO {table} (id) VALUES (1)");
-    sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
-        .execute(&pool)
-        .await
-        .expect("insert");
+    execute(&pool, insert.clone()).await;
     sqlx::query(sqlx::AssertSqlSafe(insert))
         .execute(&pool)
         .await
@@ -388,15 +378,9 @@ where
     let (capture, pool) = instrument(pool);
     let table = unique_table(test);
     let create = format!("CREATE TABLE {table} (id INTEGER PRIMARY KEY)");
-    sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(&pool)
-        .await
-        .expect("create");
+    execute(&pool, create).await;
     let insert = format!("INSERT INTO {table} (id) VALUES (1), (2), (3), (4), (5)");
-    sqlx::query(sqlx::AssertSqlSafe(insert))
-        .execute(&pool)
-        .await
-        .expect("insert");
+    execute(&pool, insert).await;
     let select = format!("SELECT id FROM {table} ORDER BY id");
     let mut conn = pool.acquire().await.expect("acquire");
     {
