@@ -61,31 +61,27 @@ impl ExportRuntime {
 
     /// Stops the runtime once every provider is shut down; in-flight I/O is abandoned.
     pub(crate) fn stop(&self) {
-        let taken = self
-            .stop
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some((stop, thread)) = taken {
+        if let Some((stop, thread)) = self.take_stop() {
             let _receiver_gone = stop.send(());
             let _panicked = thread.join();
         }
     }
-}
 
-impl ExportRuntime {
     /// Leaves the runtime running until the process exits, for exports still in flight.
     pub(crate) fn detach(&self) {
-        let taken = self
-            .stop
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some((stop, thread)) = taken {
+        if let Some((stop, thread)) = self.take_stop() {
             // Dropping the sender would wake the runtime's `block_on` and end it.
             std::mem::forget(stop);
             drop(thread);
         }
+    }
+
+    /// The stop signal and the runtime thread, once: whoever takes them decides the ending.
+    fn take_stop(&self) -> Option<(oneshot::Sender<()>, JoinHandle<()>)> {
+        self.stop
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 }
 
