@@ -28,7 +28,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 use tracewire_axum::TelemetryLayer;
-use tracewire_benchmarks::{dropping_provider, sampled_provider};
+use tracewire_benchmarks::{bench_or_profile, dropping_provider, sampled_provider};
 use tracewire_core::propagation::{TraceContextPropagator, install_global};
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("axum");
     let mut run = |name: &str, app: Router, dispatch: Option<tracing::Dispatch>| {
         let _world = dispatch.map(|dispatch| tracing::dispatcher::set_default(&dispatch));
-        group.bench_function(name, |b| b.iter(|| runtime.block_on(call(&app))));
+        bench_or_profile(&mut group, "axum", name, || runtime.block_on(call(&app)));
     };
     run("bare", router(), None);
     run("tracewire/sampled", ours(&sampled, &meter, true), None);

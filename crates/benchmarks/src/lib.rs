@@ -21,3 +21,37 @@ pub fn dropping_provider() -> SdkTracerProvider {
         .with_sampler(Sampler::AlwaysOff)
         .build()
 }
+
+/// Runs `routine` as the criterion benchmark `id` of `group`, or, when the environment variable
+/// `TRACEWIRE_PROFILE` names `<group name>/<id>`, exactly `TRACEWIRE_PROFILE_ITERS` times
+/// (default 10 000) without criterion, so that `valgrind --tool=callgrind` counts the
+/// instructions of a known number of iterations (repeatable on a shared machine, unlike time):
+///
+/// ```sh
+/// TRACEWIRE_PROFILE=axum/tracewire/dropped valgrind --tool=callgrind \
+///     target/release/deps/axum-<hash> --bench
+/// ```
+///
+/// While profiling, every other benchmark of the run is skipped.
+pub fn bench_or_profile<R>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    group_name: &str,
+    id: &str,
+    mut routine: impl FnMut() -> R,
+) {
+    match std::env::var("TRACEWIRE_PROFILE") {
+        Ok(target) if target == format!("{group_name}/{id}") => {
+            let iterations = std::env::var("TRACEWIRE_PROFILE_ITERS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(10_000_u64);
+            for _ in 0..iterations {
+                std::hint::black_box(routine());
+            }
+        }
+        Ok(_) => {}
+        Err(_) => {
+            group.bench_function(id, |b| b.iter(&mut routine));
+        }
+    }
+}
