@@ -10,12 +10,16 @@ use http::header::{CONTENT_LENGTH, USER_AGENT};
 use http::request::Parts;
 use http::response::Parts as ResponseParts;
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
+use std::borrow::Cow;
+
+use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, Parent, SpanStart};
-use tracewire_core::metrics::duration_seconds;
+use tracewire_core::intern::intern;
+use tracewire_core::metrics::{BoundCache, HttpServerMetrics, duration_seconds};
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 use tracewire_core::semconv::http::{
-    HTTP_REQUEST_METHOD, HTTP_ROUTE, NormalizedMethod, client_address_from_headers,
+    HTTP_REQUEST_METHOD, HTTP_ROUTE, HostPort, NormalizedMethod, client_address_from_headers,
     normalize_method, protocol_version, response_status_code, server_address_from_headers,
     server_outcome, span_name, url_scheme_from_headers,
 };
@@ -47,12 +51,12 @@ pub(crate) struct Inflight {
     finished: bool,
 }
 
-/// The metric attribute values, shared with the span's start attributes (refcounted or
-/// `'static`), so that recording never copies a string.
+/// The metric attribute values, shared with the span's start attributes (`'static` when
+/// interned), so that recording never copies a string.
 struct MetricValues {
     method: &'static str,
-    scheme: StringValue,
-    route: Option<StringValue>,
+    scheme: Cow<'static, str>,
+    route: Option<Cow<'static, str>>,
     protocol_version: Option<&'static str>,
     server: Option<(StringValue, Option<u16>)>,
     request_body_size: Option<u64>,
@@ -64,21 +68,27 @@ impl Inflight {
     pub(crate) fn start(shared: &Arc<Shared>, parts: &mut Parts, incoming: &Context) -> Self {
         let started = Instant::now();
         let method = normalize_method(parts.method.as_str());
-        // `Arc<str>` so the span and the metrics share one copy.
-        let route = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map(|route| StringValue::from(Arc::<str>::from(route.as_str())));
+        // Interned: the span and every metric point share one copy made once per route.
+        let route = parts.extensions.get::<MatchedPath>().map(|route| {
+            intern(route.as_str())
+                .map_or_else(|| Cow::Owned(route.as_str().to_owned()), Cow::Borrowed)
+        });
         let scheme = url_scheme(shared, parts);
         let version = protocol_version(parts.version);
         let server = (shared.tracing || shared.metrics_server_address)
             .then(|| server_address_from_headers(&parts.headers, parts.uri.authority()))
-            .flatten()
-            .map(|hp| (StringValue::from(Arc::<str>::from(hp.host)), hp.port));
+            .flatten();
 
         let span = shared.tracing.then(|| {
-            let attributes =
-                start_attributes(shared, parts, &method, &route, &scheme, version, &server);
+            let attributes = start_attributes(
+                shared,
+                parts,
+                &method,
+                &route,
+                scheme.clone(),
+                version,
+                &server,
+            );
             let start = span_start(shared, parts, incoming, &method, &route);
             let span = shared.instrumentation.start(start.attributes(attributes));
             if span.is_recording() {
@@ -101,12 +111,13 @@ impl Inflight {
                 scheme,
                 route,
                 protocol_version: version,
-                server: server.filter(|_| shared.metrics_server_address),
+                // Shared by every point of the request; only copied when opted in.
+                server: server
+                    .filter(|_| shared.metrics_server_address)
+                    .map(|hp| (StringValue::from(Arc::<str>::from(hp.host)), hp.port)),
                 request_body_size: content_length(&parts.headers),
             };
-            instruments
-                .active_requests
-                .add(1, values.active_attributes().as_slice());
+            values.count_active(instruments, 1);
             values
         });
 
@@ -177,22 +188,30 @@ impl Inflight {
         let (Some(values), Some(instruments)) = (&self.metrics, self.shared.metrics()) else {
             return;
         };
-        let attributes = values.duration_attributes(self.status, error_type);
-        let attributes = attributes.as_slice();
-        instruments
-            .request_duration
-            .record(duration_seconds(elapsed), attributes);
-        if let Some(size) = values.request_body_size {
-            instruments.request_body_size.record(size, attributes);
+        let point = Point {
+            seconds: duration_seconds(elapsed),
+            request_body_size: values.request_body_size,
+            response_body_size: match end {
+                End::Complete { response_body_size } => Some(response_body_size),
+                _ => None,
+            },
+        };
+        let key = values.series_key(self.status, error_type);
+        let bound = key.and_then(|key| {
+            instruments.series.with(
+                key,
+                |_| {
+                    let attributes = values.duration_attributes(self.status, error_type);
+                    ServerSeries::bind(&instruments.metrics, attributes.as_slice())
+                },
+                |series| point.record_bound(series),
+            )
+        });
+        if bound.is_none() {
+            let attributes = values.duration_attributes(self.status, error_type);
+            point.record(&instruments.metrics, attributes.as_slice());
         }
-        if let End::Complete { response_body_size } = end {
-            instruments
-                .response_body_size
-                .record(response_body_size, attributes);
-        }
-        instruments
-            .active_requests
-            .add(-1, values.active_attributes().as_slice());
+        values.count_active(instruments, -1);
     }
 }
 
@@ -204,16 +223,16 @@ impl Drop for Inflight {
 
 /// `url.scheme`: from trusted proxy headers, else this hop (`:scheme` or an absolute URI), else
 /// `http`. `http`/`https` are `'static`, so only an unusual proxied scheme is copied.
-fn url_scheme(shared: &Shared, parts: &Parts) -> StringValue {
+fn url_scheme(shared: &Shared, parts: &Parts) -> Cow<'static, str> {
     let scheme = shared
         .trusted_proxies
         .then(|| url_scheme_from_headers(&parts.headers))
         .flatten()
         .or_else(|| parts.uri.scheme_str());
     match scheme {
-        None | Some("http") => StringValue::from("http"),
-        Some("https") => StringValue::from("https"),
-        Some(other) => StringValue::from(other.to_owned()),
+        None | Some("http") => Cow::Borrowed("http"),
+        Some("https") => Cow::Borrowed("https"),
+        Some(other) => Cow::Owned(other.to_owned()),
     }
 }
 
@@ -222,11 +241,11 @@ fn span_start(
     parts: &Parts,
     incoming: &Context,
     method: &NormalizedMethod<'_>,
-    route: &Option<StringValue>,
+    route: &Option<Cow<'static, str>>,
 ) -> SpanStart {
     let name = shared
         .custom_span_name(parts)
-        .unwrap_or_else(|| span_name(method, route.as_ref().map(StringValue::as_str)));
+        .unwrap_or_else(|| span_name(method, route.as_deref()));
     let start = SpanStart::new(SpanKind::Server, name);
     if !shared.is_public(parts) {
         return start.parent(Parent::Context(incoming.clone()));
@@ -245,10 +264,10 @@ fn start_attributes(
     shared: &Shared,
     parts: &Parts,
     method: &NormalizedMethod<'_>,
-    route: &Option<StringValue>,
-    scheme: &StringValue,
+    route: &Option<Cow<'static, str>>,
+    scheme: Cow<'static, str>,
     version: Option<&'static str>,
-    server: &Option<(StringValue, Option<u16>)>,
+    server: &Option<HostPort<'_>>,
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(12 + shared.request_headers.keys().count());
     method.push_attributes(&mut attributes);
@@ -261,14 +280,14 @@ fn start_attributes(
     if let Some(query) = uri.query() {
         attributes.push(KeyValue::new(URL_QUERY, redact_query(query).into_owned()));
     }
-    attributes.push(KeyValue::new(URL_SCHEME, scheme.clone()));
+    attributes.push(KeyValue::new(URL_SCHEME, scheme));
     if let Some(route) = route {
         attributes.push(KeyValue::new(HTTP_ROUTE, route.clone()));
     }
-    if let Some((host, port)) = server {
-        attributes.push(KeyValue::new(SERVER_ADDRESS, host.clone()));
-        if let Some(port) = port {
-            attributes.push(server_port(*port));
+    if let Some(server) = server {
+        attributes.push(KeyValue::new(SERVER_ADDRESS, server.host.to_owned()));
+        if let Some(port) = server.port {
+            attributes.push(server_port(port));
         }
     }
     if let Some(version) = version {
@@ -326,6 +345,56 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
 }
 
 impl MetricValues {
+    /// The key of this request's duration and body-size series, when every part of it is
+    /// `'static` (an interned route, `http`/`https`, no opted-in server address).
+    fn series_key(
+        &self,
+        status: Option<u16>,
+        error_type: Option<&'static str>,
+    ) -> Option<SeriesKey> {
+        if self.server.is_some() {
+            return None;
+        }
+        Some(SeriesKey {
+            method: self.method,
+            scheme: static_str(&self.scheme)?,
+            route: match &self.route {
+                Some(route) => Some(static_str(route)?),
+                None => None,
+            },
+            protocol_version: self.protocol_version,
+            status,
+            error_type,
+        })
+    }
+
+    /// Adds `delta` to `http.server.active_requests`, on a bound counter when the series has a
+    /// `'static` key.
+    fn count_active(&self, instruments: &ServerInstruments, delta: i64) {
+        let key = static_str(&self.scheme)
+            .filter(|_| self.server.is_none())
+            .map(|scheme| (self.method, scheme));
+        let bound = key.and_then(|key| {
+            instruments.active.with(
+                key,
+                |_| {
+                    let attributes = self.active_attributes();
+                    instruments
+                        .metrics
+                        .active_requests
+                        .bind(attributes.as_slice())
+                },
+                |counter| counter.add(delta),
+            )
+        });
+        if bound.is_none() {
+            instruments
+                .metrics
+                .active_requests
+                .add(delta, self.active_attributes().as_slice());
+        }
+    }
+
     /// `http.server.active_requests`: method, scheme and the opted-in server address.
     fn active_attributes(&self) -> MetricAttributes {
         let mut attributes = MetricAttributes::new();
@@ -397,5 +466,88 @@ impl MetricAttributes {
 
     fn as_slice(&self) -> &[KeyValue] {
         self.items.get(..self.len).unwrap_or_default()
+    }
+}
+
+// A `&str` would lose what this reads: whether the value is `'static`.
+#[allow(clippy::ptr_arg)]
+fn static_str(value: &Cow<'static, str>) -> Option<&'static str> {
+    match value {
+        Cow::Borrowed(value) => Some(value),
+        Cow::Owned(_) => None,
+    }
+}
+
+/// What identifies a duration / body-size series when all of its attributes are `'static`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SeriesKey {
+    method: &'static str,
+    scheme: &'static str,
+    route: Option<&'static str>,
+    protocol_version: Option<&'static str>,
+    status: Option<u16>,
+    error_type: Option<&'static str>,
+}
+
+/// The instruments of one layer, and their bound series.
+pub(crate) struct ServerInstruments {
+    pub(crate) metrics: HttpServerMetrics,
+    series: BoundCache<SeriesKey, ServerSeries>,
+    active: BoundCache<(&'static str, &'static str), BoundUpDownCounter<i64>>,
+}
+
+impl ServerInstruments {
+    pub(crate) fn new(metrics: HttpServerMetrics) -> Self {
+        Self {
+            metrics,
+            series: BoundCache::default(),
+            active: BoundCache::default(),
+        }
+    }
+}
+
+/// The histograms of one attribute set, bound.
+struct ServerSeries {
+    duration: BoundHistogram<f64>,
+    request_body_size: BoundHistogram<u64>,
+    response_body_size: BoundHistogram<u64>,
+}
+
+impl ServerSeries {
+    fn bind(metrics: &HttpServerMetrics, attributes: &[KeyValue]) -> Self {
+        Self {
+            duration: metrics.request_duration.bind(attributes),
+            request_body_size: metrics.request_body_size.bind(attributes),
+            response_body_size: metrics.response_body_size.bind(attributes),
+        }
+    }
+}
+
+/// The values one finished request records.
+struct Point {
+    seconds: f64,
+    request_body_size: Option<u64>,
+    response_body_size: Option<u64>,
+}
+
+impl Point {
+    fn record_bound(&self, series: &ServerSeries) {
+        series.duration.record(self.seconds);
+        if let Some(size) = self.request_body_size {
+            series.request_body_size.record(size);
+        }
+        if let Some(size) = self.response_body_size {
+            series.response_body_size.record(size);
+        }
+    }
+
+    fn record(&self, metrics: &HttpServerMetrics, attributes: &[KeyValue]) {
+        metrics.request_duration.record(self.seconds, attributes);
+        if let Some(size) = self.request_body_size {
+            metrics.request_body_size.record(size, attributes);
+        }
+        if let Some(size) = self.response_body_size {
+            metrics.response_body_size.record(size, attributes);
+        }
     }
 }

@@ -11,6 +11,7 @@ use tracewire_core::metrics::HttpServerMetrics;
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::http::HeaderCapture;
 
+use crate::inflight::ServerInstruments;
 use crate::response_propagation::ResponsePropagation;
 use crate::service::Telemetry;
 
@@ -267,7 +268,7 @@ pub(crate) struct Shared {
     pub(crate) propagator: Propagator,
     pub(crate) tracing: bool,
     /// `None` when metrics are off; the instruments are created on first use.
-    metrics: Option<OnceLock<HttpServerMetrics>>,
+    metrics: Option<OnceLock<ServerInstruments>>,
     pub(crate) metrics_server_address: bool,
     filter: Option<RequestPredicate>,
     span_name: Option<SpanNamer>,
@@ -286,9 +287,11 @@ impl Shared {
     }
 
     /// The instruments, created on the first call; `None` when metrics are off.
-    pub(crate) fn metrics(&self) -> Option<&HttpServerMetrics> {
+    pub(crate) fn metrics(&self) -> Option<&ServerInstruments> {
         self.metrics.as_ref().map(|metrics| {
-            metrics.get_or_init(|| HttpServerMetrics::new(self.instrumentation.meter()))
+            metrics.get_or_init(|| {
+                ServerInstruments::new(HttpServerMetrics::new(self.instrumentation.meter()))
+            })
         })
     }
 

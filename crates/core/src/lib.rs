@@ -11,11 +11,14 @@
 //! - [`instrument`]: the one API every adapter uses to start, enrich and end spans, in an
 //!   application that uses `tracing` with `tracing-opentelemetry` and in one that uses only the
 //!   OpenTelemetry SDK;
+//! - [`intern`]: process-wide copies of route templates and span names, so requests need not
+//!   allocate them;
 //! - [`context`]: spawning work with the current context and reading the current trace id.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod context;
 pub mod instrument;
+pub mod intern;
 pub mod metrics;
 pub mod propagation;
 pub mod semconv;

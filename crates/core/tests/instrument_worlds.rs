@@ -407,3 +407,44 @@ fn a_per_layer_filter_on_the_bridge_falls_back_without_losing_the_parent() {
         out.text()
     );
 }
+
+#[test]
+fn auto_keeps_client_spans_out_of_the_subscriber_and_tracing_puts_them_in() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    for (backend, client_printed) in [(SpanBackend::Auto, false), (SpanBackend::Tracing, true)] {
+        let capture = TelemetryCapture::new();
+        let instrumentation = instrumentation(&capture, backend);
+        let out = Captured::default();
+        let bridge =
+            tracing_opentelemetry::layer().with_tracer(capture.tracer_provider().tracer("bridge"));
+        let subscriber = tracing_subscriber::registry()
+            .with(bridge)
+            .with(fmt_layer(&out));
+
+        tracing::subscriber::with_default(subscriber, || {
+            let outer = instrumentation.start(server_start());
+            outer.in_scope(|| {
+                let client = instrumentation.start(SpanStart::new(SpanKind::Client, "GET"));
+                client.in_scope(|| tracing::info!("in the client call"));
+                client.end();
+            });
+            outer.end();
+        });
+
+        let spans = capture.spans();
+        let server = spans.single("GET /users/{id}");
+        spans
+            .single("GET")
+            .assert_kind(SpanKind::Client)
+            .assert_child_of(&server);
+        let printed = out.text();
+        assert_eq!(
+            printed.contains(r#"client{otel.name="GET" otel.kind="client"}"#),
+            client_printed,
+            "{backend:?}: {printed}"
+        );
+        // The server span is a `tracing` span either way: the event lands inside it.
+        assert!(printed.contains("server{"), "{printed}");
+    }
+}

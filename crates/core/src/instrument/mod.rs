@@ -24,6 +24,13 @@
 //! whose spans exist only in `tracing`). Whatever the world, attributes, status and the end are
 //! recorded on the OpenTelemetry span directly, with typed values.
 //!
+//! Only spans that run application code get a `tracing` span under `Auto`: server and consumer
+//! spans (a handler's events and `#[instrument]` functions belong under them) and internal ones.
+//! Client and producer spans wrap a library call, so they are OpenTelemetry API spans in both
+//! worlds, parented on the current `tracing` span's context; this skips the subscriber's span
+//! bookkeeping on every outgoing call. [`SpanBackend::Tracing`] makes them `tracing` spans too,
+//! for applications that want every call in their `fmt` output.
+//!
 //! ```
 //! use opentelemetry::KeyValue;
 //! use opentelemetry::trace::SpanKind;
@@ -47,9 +54,9 @@ use std::fmt;
 use std::sync::{Arc, Once, OnceLock};
 use std::time::{Instant, SystemTime};
 
-use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::global;
 use opentelemetry::metrics::{Meter, MeterProvider};
-use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{Link, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -58,12 +65,13 @@ use crate::context::current_context;
 /// Where an adapter's spans come from; see the [module documentation](self).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SpanBackend {
-    /// Use a `tracing` span when a `tracing-opentelemetry` layer records it, otherwise an
-    /// OpenTelemetry API span.
+    /// Use a `tracing` span for spans that run application code (server, consumer, internal)
+    /// when a `tracing-opentelemetry` layer records it, otherwise an OpenTelemetry API span.
     #[default]
     Auto,
-    /// Like [`SpanBackend::Auto`], but warn (once) when the `tracing` span could not be used,
-    /// for applications that expect every span in their `tracing` subscriber.
+    /// Use a `tracing` span for every kind, client and producer included, and warn (once) when
+    /// it could not be used, for applications that expect every span in their `tracing`
+    /// subscriber.
     Tracing,
     /// Always use the OpenTelemetry tracer API and never touch `tracing`: the cheapest path.
     OpenTelemetry,
@@ -197,7 +205,7 @@ pub struct Instrumentation {
 struct Inner {
     scope: InstrumentationScope,
     backend: SpanBackend,
-    tracer: OnceLock<BoxedTracer>,
+    tracer: OnceLock<Box<dyn SpanStarter>>,
     meter: OnceLock<Meter>,
 }
 
@@ -209,6 +217,9 @@ impl fmt::Debug for Instrumentation {
             .finish_non_exhaustive()
     }
 }
+
+/// Makes the tracer of a scope from the provider given to the builder.
+type TracerFactory = Box<dyn FnOnce(InstrumentationScope) -> Box<dyn SpanStarter> + Send>;
 
 /// Builds an [`Instrumentation`].
 ///
@@ -230,7 +241,7 @@ pub struct InstrumentationBuilder {
     version: Option<Cow<'static, str>>,
     schema_url: &'static str,
     backend: SpanBackend,
-    tracer_factory: Option<Box<dyn FnOnce(InstrumentationScope) -> BoxedTracer + Send>>,
+    tracer_factory: Option<TracerFactory>,
     meter_factory: Option<Box<dyn FnOnce(InstrumentationScope) -> Meter + Send>>,
 }
 
@@ -275,10 +286,11 @@ impl Instrumentation {
             .get_or_init(|| global::meter_provider().meter_with_scope(self.inner.scope.clone()))
     }
 
-    fn tracer(&self) -> &BoxedTracer {
+    fn tracer(&self) -> &dyn SpanStarter {
         self.inner
             .tracer
-            .get_or_init(|| global::tracer_with_scope(self.inner.scope.clone()))
+            .get_or_init(|| Box::new(global::tracer_with_scope(self.inner.scope.clone())))
+            .as_ref()
     }
 
     /// Starts a span; see [`SpanStart`] and the [module documentation](self) for the backends.
@@ -299,6 +311,7 @@ impl Instrumentation {
         let tracing_span = match self.inner.backend {
             SpanBackend::OpenTelemetry => None,
             _ if started_at.is_some() => None,
+            SpanBackend::Auto if runs_no_user_code(&kind) => None,
             backend => match tracing_span(&kind, &name, &attributes, parent.as_ref(), &links) {
                 TracingSpan::Recorded(span, cx) => return ActiveSpan::new(cx, Some(span)),
                 TracingSpan::Unrecorded(span) => {
@@ -308,17 +321,14 @@ impl Instrumentation {
             },
         };
         let parent = parent.unwrap_or_else(current_context);
-        let mut builder = self
-            .tracer()
-            .span_builder(name)
+        let mut builder = SpanBuilder::from_name(name)
             .with_kind(kind)
             .with_attributes(attributes)
             .with_links(links);
         if let Some(started) = started_at {
             builder = builder.with_start_time(SystemTime::now() - started.elapsed());
         }
-        let span = self.tracer().build_with_context(builder, &parent);
-        let active = ActiveSpan::new(parent.with_span(span), tracing_span);
+        let active = ActiveSpan::new(self.tracer().start(builder, &parent), tracing_span);
         match started_at {
             Some(started) => active.started_at(started),
             None => active,
@@ -356,7 +366,7 @@ impl InstrumentationBuilder {
     {
         let provider = provider.clone();
         self.tracer_factory = Some(Box::new(move |scope| {
-            BoxedTracer::new(Box::new(provider.tracer_with_scope(scope)))
+            Box::new(provider.tracer_with_scope(scope))
         }));
         self
     }
@@ -394,6 +404,23 @@ impl InstrumentationBuilder {
                 meter,
             }),
         }
+    }
+}
+
+/// A tracer with its concrete type erased here, once: the context that holds a span boxes it,
+/// so a span from a `BoxedTracer` would be boxed twice.
+trait SpanStarter: Send + Sync {
+    /// Builds the span and returns `parent` with it as the active span.
+    fn start(&self, builder: SpanBuilder, parent: &Context) -> Context;
+}
+
+impl<T> SpanStarter for T
+where
+    T: Tracer + Send + Sync,
+    T::Span: Send + Sync + 'static,
+{
+    fn start(&self, builder: SpanBuilder, parent: &Context) -> Context {
+        parent.with_span(self.build_with_context(builder, parent))
     }
 }
 
@@ -459,6 +486,13 @@ fn tracing_span(
         // A per-layer filter can hide the span from the OpenTelemetry layer while others see it.
         TracingSpan::Unrecorded(Some(span))
     }
+}
+
+/// Client and producer spans wrap a library call, not application code: nothing but the
+/// library's own events could nest under them, so [`SpanBackend::Auto`] makes them OpenTelemetry
+/// spans, parented on the current `tracing` span's context all the same.
+fn runs_no_user_code(kind: &SpanKind) -> bool {
+    matches!(kind, SpanKind::Client | SpanKind::Producer)
 }
 
 fn warn_tracing_fallback(backend: SpanBackend) {

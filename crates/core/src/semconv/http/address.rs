@@ -5,13 +5,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use http::HeaderMap;
 use http::header::{FORWARDED, HOST};
 use http::uri::{Authority, Uri};
+use http::{HeaderMap, HeaderName};
 
-const X_FORWARDED_HOST: &str = "x-forwarded-host";
-const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
+// `HeaderName`s, not `&str`s: a lookup by `&str` validates and lowercases the name every time.
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// A host and an optional port, as parsed from a `Host`-like value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,11 +72,38 @@ fn parse_port(text: &str) -> Option<u16> {
 
 /// RFC 3986 `reg-name` (also covers IPv4 literals), non-empty.
 fn is_reg_name(host: &str) -> bool {
-    !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
+    !host.is_empty() && host.bytes().all(|b| REG_NAME[usize::from(b)])
 }
+
+/// The bytes a `reg-name` may hold: unreserved, `%` and sub-delims.
+static REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    table
+};
 
 /// `server.address` / `server.port` on the server side (semconv §1.7), from the first of:
 /// `Forwarded: host=` (first occurrence), `X-Forwarded-Host` (first value), the request URI
@@ -221,7 +249,7 @@ fn is_node_port(port: &str) -> bool {
 }
 
 /// The first value of a comma-separated list header (first header line, first entry).
-fn first_list_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn first_list_value(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     let line = headers.get(name)?.to_str().ok()?;
     let first = line.split(',').next()?.trim();
     (!first.is_empty()).then_some(first)

@@ -103,7 +103,7 @@ pub mod legacy {
 /// becomes `HTTP`.
 ///
 /// `target` is `http.route` on servers and `url.template` on clients; never pass the raw path.
-/// Borrowed (no allocation) when there is no target.
+/// Borrowed (no allocation) when there is no target, and [interned](crate::intern) otherwise.
 ///
 /// ```
 /// use tracewire_core::semconv::http::{normalize_method, span_name};
@@ -117,7 +117,9 @@ pub fn span_name(method: &NormalizedMethod<'_>, target: Option<&str>) -> Cow<'st
         NormalizedMethod::Other(_) => OTHER_METHOD_SPAN_NAME,
     };
     match target {
-        Some(target) if !target.is_empty() => Cow::Owned(format!("{method} {target}")),
+        // Targets are templates (low cardinality by definition): interned, not formatted anew.
+        Some(target) if !target.is_empty() => crate::intern::intern_concat(&[method, " ", target])
+            .map_or_else(|| Cow::Owned(format!("{method} {target}")), Cow::Borrowed),
         _ => Cow::Borrowed(method),
     }
 }

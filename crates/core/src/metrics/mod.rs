@@ -2,7 +2,12 @@
 //! semantic conventions. Build each set once per layer and clone it into requests.
 //!
 //! Durations are `f64` seconds ([`duration_seconds`]); sizes are `u64` bytes; counts of things in
-//! flight are `i64` up-down counters.
+//! flight are `i64` up-down counters. [`BoundCache`] keeps instruments bound to their attribute
+//! sets, so that recording on the hot path skips the SDK's attribute lookup.
+
+mod bound;
+
+pub use bound::{BoundCache, DEFAULT_BOUND_SETS};
 
 use std::time::Duration;
 

@@ -1,0 +1,133 @@
+//! Interning of the low-cardinality strings a request repeats (route templates, span names), so
+//! that the hot path can hand the OpenTelemetry API a `&'static str` instead of allocating a copy
+//! per request.
+//!
+//! Interned strings live for the rest of the process. The set is bounded ([`MAX_STRINGS`]
+//! strings of at most [`MAX_LEN`] bytes, [`MAX_BYTES`] in all); once full, [`intern`] returns
+//! `None` and callers fall back to an owned copy, so a flood of distinct values costs memory
+//! only up to the bound. Only intern values the application defines (templates registered in
+//! code), never values a client chooses freely.
+//!
+//! ```
+//! use tracewire_core::intern::intern;
+//!
+//! let a = intern("/users/{id}").unwrap();
+//! let b = intern(&String::from("/users/{id}")).unwrap();
+//! assert!(std::ptr::eq(a, b)); // one copy, shared
+//! ```
+
+use std::collections::HashSet;
+use std::sync::{OnceLock, RwLock};
+
+use foldhash::fast::FixedState;
+
+/// At most this many strings are interned.
+pub const MAX_STRINGS: usize = 4096;
+/// Longer strings are never interned.
+pub const MAX_LEN: usize = 256;
+/// At most this many bytes are interned in all.
+pub const MAX_BYTES: usize = 256 * 1024;
+
+struct Interned {
+    strings: HashSet<&'static str, FixedState>,
+    bytes: usize,
+}
+
+fn interned() -> &'static RwLock<Interned> {
+    static INTERNED: OnceLock<RwLock<Interned>> = OnceLock::new();
+    INTERNED.get_or_init(|| {
+        RwLock::new(Interned {
+            strings: HashSet::with_hasher(FixedState::default()),
+            bytes: 0,
+        })
+    })
+}
+
+/// The process-wide copy of `value`, made on first use; `None` when `value` is longer than
+/// [`MAX_LEN`] or the set is full.
+pub fn intern(value: &str) -> Option<&'static str> {
+    if value.len() > MAX_LEN {
+        return None;
+    }
+    let set = interned();
+    if let Some(found) = set.read().ok()?.strings.get(value) {
+        return Some(found);
+    }
+    let mut set = set.write().ok()?;
+    if let Some(found) = set.strings.get(value) {
+        return Some(found);
+    }
+    if set.strings.len() >= MAX_STRINGS || set.bytes + value.len() > MAX_BYTES {
+        return None;
+    }
+    let leaked: &'static str = String::from(value).leak();
+    set.bytes += leaked.len();
+    set.strings.insert(leaked);
+    Some(leaked)
+}
+
+/// The concatenation of `parts`, interned: for names composed per request (`"GET
+/// /users/{id}"`) that would otherwise be formatted into a new `String` each time. The parts are
+/// joined on the stack; `None` when the result is longer than [`MAX_LEN`] or cannot be interned.
+///
+/// ```
+/// use tracewire_core::intern::intern_concat;
+///
+/// assert_eq!(intern_concat(&["GET", " ", "/users/{id}"]), Some("GET /users/{id}"));
+/// ```
+pub fn intern_concat(parts: &[&str]) -> Option<&'static str> {
+    let mut buffer = StackString::default();
+    for part in parts {
+        buffer.push(part)?;
+    }
+    intern(buffer.as_str())
+}
+
+/// A fixed-capacity UTF-8 buffer: pushing fails instead of growing.
+struct StackString {
+    bytes: [u8; MAX_LEN],
+    len: usize,
+}
+
+impl Default for StackString {
+    fn default() -> Self {
+        Self {
+            bytes: [0; MAX_LEN],
+            len: 0,
+        }
+    }
+}
+
+impl StackString {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever appended, so the prefix is valid UTF-8.
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl StackString {
+    fn push(&mut self, s: &str) -> Option<()> {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_once_and_refuses_long_strings() {
+        let first = intern("GET /interned/{id}").unwrap();
+        assert!(std::ptr::eq(first, intern("GET /interned/{id}").unwrap()));
+        assert_eq!(intern(&"x".repeat(MAX_LEN + 1)), None);
+        let long = "y".repeat(MAX_LEN);
+        assert_eq!(intern_concat(&[&long, "y"]), None);
+        let joined = intern_concat(&["POST", " ", "/interned/{id}"]).unwrap();
+        assert!(std::ptr::eq(joined, intern("POST /interned/{id}").unwrap()));
+    }
+}

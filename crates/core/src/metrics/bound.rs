@@ -1,0 +1,110 @@
+//! [`BoundCache`]: instruments bound to attribute sets, found by a cheap key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::RwLock;
+
+use foldhash::fast::FixedState;
+
+/// How many attribute sets a [`BoundCache`] holds by default: the SDK's default cardinality
+/// limit per metric stream, beyond which the SDK folds measurements into an overflow series
+/// anyway.
+pub const DEFAULT_BOUND_SETS: usize = 2000;
+
+/// Bound instruments per attribute set, keyed by whatever cheap value the adapter derives the
+/// attributes from (a status code, a method, an interned route).
+///
+/// Recording with attributes costs the SDK a hash of every key and value and a map lookup per
+/// measurement; a bound instrument (`Histogram::bind`) skips both. An adapter builds its key
+/// from `Copy` parts, looks it up here (a short hash of a few words), binds its instruments on
+/// the first miss, and records on the bound handles. When the cache is full, [`BoundCache::with`]
+/// returns `None` and the adapter records with attributes as usual, so nothing is lost.
+///
+/// Bound instruments need the SDK's `experimental_metrics_bound_instruments` feature, which
+/// `tracewire-core` enables on the `opentelemetry_sdk` it shares with the application. A meter
+/// provider that is not the OpenTelemetry SDK must implement `bind` itself.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use opentelemetry::metrics::MeterProvider;
+/// use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+/// use tracewire_core::metrics::BoundCache;
+///
+/// let exporter = InMemoryMetricExporter::default();
+/// let provider = SdkMeterProvider::builder()
+///     .with_reader(PeriodicReader::builder(exporter).build())
+///     .build();
+/// let histogram = provider.meter("example").f64_histogram("op.duration").build();
+/// let cache = BoundCache::new(100);
+/// for status in [200_u16, 404, 200] {
+///     cache.with(
+///         status,
+///         |status| histogram.bind(&[KeyValue::new("status", i64::from(*status))]),
+///         |bound| bound.record(0.25),
+///     );
+/// }
+/// assert_eq!(cache.len(), 2);
+/// ```
+pub struct BoundCache<K, V> {
+    sets: RwLock<HashMap<K, V, FixedState>>,
+    capacity: usize,
+}
+
+impl<K: Hash + Eq, V> BoundCache<K, V> {
+    /// A cache of at most `capacity` attribute sets.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            sets: RwLock::new(HashMap::with_hasher(FixedState::default())),
+            capacity,
+        }
+    }
+
+    /// Runs `record` on the instruments bound for `key`, binding them with `bind` on first use;
+    /// `None` when `key` is new and the cache is full (record with attributes instead).
+    pub fn with<R>(
+        &self,
+        key: K,
+        bind: impl FnOnce(&K) -> V,
+        record: impl FnOnce(&V) -> R,
+    ) -> Option<R> {
+        if let Some(bound) = self.sets.read().ok()?.get(&key) {
+            return Some(record(bound));
+        }
+        let mut sets = self.sets.write().ok()?;
+        if let Some(bound) = sets.get(&key) {
+            return Some(record(bound));
+        }
+        if sets.len() >= self.capacity {
+            return None;
+        }
+        let bound = bind(&key);
+        let result = record(&bound);
+        sets.insert(key, bound);
+        Some(result)
+    }
+
+    /// The number of attribute sets bound so far.
+    pub fn len(&self) -> usize {
+        self.sets.read().map_or(0, |sets| sets.len())
+    }
+
+    /// Whether nothing has been bound yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K: Hash + Eq, V> Default for BoundCache<K, V> {
+    fn default() -> Self {
+        Self::new(DEFAULT_BOUND_SETS)
+    }
+}
+
+impl<K, V> fmt::Debug for BoundCache<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundCache")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
