@@ -507,6 +507,7 @@ impl ServerInstruments {
 }
 
 /// The histograms of one attribute set, bound.
+#[derive(Clone)]
 struct ServerSeries {
     duration: BoundHistogram<f64>,
     request_body_size: BoundHistogram<u64>,

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use criterion::{Criterion, criterion_group, criterion_main};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware};
 use tokio::runtime::Runtime;
-use tracewire_benchmarks::{dropping_provider, sampled_provider};
+use tracewire_benchmarks::{bench_or_profile, dropping_provider, sampled_provider};
 use tracewire_core::propagation::{TraceContextPropagator, install_global};
 use tracewire_reqwest::TelemetryMiddleware;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -163,13 +163,11 @@ fn bench(c: &mut Criterion) {
         for (name, client, dispatch) in &cases(canned) {
             let dispatch = dispatch.clone().unwrap_or_else(tracing::Dispatch::none);
             tracing::dispatcher::with_default(&dispatch, || {
-                group.bench_function(*name, |b| {
-                    b.iter(|| {
-                        runtime.block_on(async {
-                            let response = client.get(&url).send().await.expect("response");
-                            response.bytes().await.expect("body")
-                        })
-                    });
+                bench_or_profile(&mut group, group_name, name, || {
+                    runtime.block_on(async {
+                        let response = client.get(&url).send().await.expect("response");
+                        response.bytes().await.expect("body")
+                    })
                 });
             });
         }

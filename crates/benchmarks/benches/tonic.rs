@@ -13,12 +13,13 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::runtime::Builder;
 use tower::Layer;
-use tracewire_benchmarks::{dropping_provider, sampled_provider};
+use tracewire_benchmarks::{bench_or_profile, dropping_provider, sampled_provider};
 use tracewire_core::instrument::SpanBackend;
+use tracewire_core::propagation::{TraceContextPropagator, install_global};
 use tracewire_tonic::{ClientLayer, ServerLayer};
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -122,14 +123,14 @@ fn ours(
 }
 
 fn unary(c: &mut Criterion) {
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    install_global(TraceContextPropagator::new());
     // One thread: the handler runs inside the client's future, under the bench's dispatcher.
     let rt = Builder::new_current_thread().build().unwrap();
     let mut group = c.benchmark_group("tonic_unary");
 
     let mut bare = EchoClient::new(EchoServer::new(Service));
-    group.bench_function("bare", |b| {
-        b.iter(|| rt.block_on(bare.unary(request())).unwrap())
+    bench_or_profile(&mut group, "tonic_unary", "bare", || {
+        rt.block_on(bare.unary(request())).unwrap()
     });
 
     let sampled = sampled_provider();
@@ -144,19 +145,23 @@ fn unary(c: &mut Criterion) {
     for (name, tracer, meter) in cases {
         let (client, server) = ours(tracer, meter, SpanBackend::OpenTelemetry);
         let mut client = EchoClient::new(client.layer(server.layer(EchoServer::new(Service))));
-        group.bench_function(name, |b| {
-            b.iter(|| rt.block_on(client.unary(request())).unwrap())
+        bench_or_profile(&mut group, "tonic_unary", name, || {
+            rt.block_on(client.unary(request())).unwrap()
         });
     }
 
     let dispatch = bridged(&sampled);
     let (client, server) = ours(&sampled, None, SpanBackend::Auto);
     let mut client = EchoClient::new(client.layer(server.layer(EchoServer::new(Service))));
-    group.bench_function("tracewire/tracing-world/sampled", |b| {
-        tracing::dispatcher::with_default(&dispatch, || {
-            b.iter(|| rt.block_on(client.unary(request())).unwrap())
-        })
-    });
+    {
+        let _world = tracing::dispatcher::set_default(&dispatch);
+        bench_or_profile(
+            &mut group,
+            "tonic_unary",
+            "tracewire/tracing-world/sampled",
+            || rt.block_on(client.unary(request())).unwrap(),
+        );
+    }
 
     use tonic_tracing_opentelemetry::middleware::{
         client as anchor_client, server as anchor_server,
@@ -165,14 +170,15 @@ fn unary(c: &mut Criterion) {
         .filter(tonic_tracing_opentelemetry::middleware::filters::reject_healthcheck);
     let mut client =
         EchoClient::new(anchor_client::OtelGrpcLayer.layer(server.layer(EchoServer::new(Service))));
-    group.bench_function(
-        "anchor/tonic-tracing-opentelemetry/tracing-world/sampled",
-        |b| {
-            tracing::dispatcher::with_default(&dispatch, || {
-                b.iter(|| rt.block_on(client.unary(request())).unwrap())
-            })
-        },
-    );
+    {
+        let _world = tracing::dispatcher::set_default(&dispatch);
+        bench_or_profile(
+            &mut group,
+            "tonic_unary",
+            "anchor/tonic-tracing-opentelemetry/tracing-world/sampled",
+            || rt.block_on(client.unary(request())).unwrap(),
+        );
+    }
     group.finish();
 }
 

@@ -23,8 +23,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use opentelemetry::Context;
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::{Context, ContextGuard};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The current context in either span world: the attached OpenTelemetry context if it has a
@@ -95,13 +95,43 @@ pin_project_lite::pin_project! {
         inner: F,
         cx: Context,
         span: Option<tracing::Span>,
+        span_activates_cx: bool,
     }
 }
 
 impl<F> InContext<F> {
     pub(crate) fn new(inner: F, cx: Context, span: Option<tracing::Span>) -> Self {
-        Self { inner, cx, span }
+        Self {
+            inner,
+            cx,
+            span,
+            span_activates_cx: false,
+        }
     }
+
+    /// Like [`InContext::new`], for a `cx` that the `tracing-opentelemetry` layer built for
+    /// `span`: entering the span may already have made it current.
+    pub(crate) fn of_span(inner: F, cx: Context, span: tracing::Span) -> Self {
+        Self {
+            inner,
+            cx,
+            span: Some(span),
+            span_activates_cx: true,
+        }
+    }
+}
+
+/// Attaches `cx`, unless `span_activates_cx` and it is current already: the
+/// `tracing-opentelemetry` layer activates a span's context when the span is entered (unless
+/// configured not to), and attaching it a second time would only cost.
+pub(crate) fn attach_once(cx: &Context, span_activates_cx: bool) -> Option<ContextGuard> {
+    let current = span_activates_cx
+        && Context::map_current(|current| {
+            let (current, ours) = (current.span(), cx.span());
+            let (current, ours) = (current.span_context(), ours.span_context());
+            current.span_id() == ours.span_id() && current.trace_id() == ours.trace_id()
+        });
+    (!current).then(|| cx.clone().attach())
 }
 
 impl<F: Future> Future for InContext<F> {
@@ -110,7 +140,7 @@ impl<F: Future> Future for InContext<F> {
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _entered = this.span.as_ref().map(tracing::Span::enter);
-        let _attached = this.cx.clone().attach();
+        let _attached = attach_once(this.cx, *this.span_activates_cx && _entered.is_some());
         this.inner.poll(task)
     }
 }

@@ -448,3 +448,35 @@ fn auto_keeps_client_spans_out_of_the_subscriber_and_tracing_puts_them_in() {
         assert!(printed.contains("server{"), "{printed}");
     }
 }
+
+#[test]
+fn api_spans_nest_whether_or_not_the_layer_activates_contexts() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    for activation in [true, false] {
+        let capture = TelemetryCapture::new();
+        let instrumentation = instrumentation(&capture, SpanBackend::Auto);
+        let bridge = tracing_opentelemetry::layer()
+            .with_tracer(capture.tracer_provider().tracer("bridge"))
+            .with_context_activation(activation);
+        let subscriber = tracing_subscriber::registry().with(bridge);
+
+        tracing::subscriber::with_default(subscriber, || {
+            serve(&instrumentation, handler(&capture));
+            let span = instrumentation.start(server_start());
+            span.in_scope(|| {
+                capture
+                    .tracer_provider()
+                    .tracer("app")
+                    .in_span("in-scope-child", |_| {});
+            });
+            span.end();
+        });
+
+        let spans = capture.spans();
+        let servers = spans.named("GET /users/{id}");
+        assert_eq!(servers.len(), 2, "activation {activation}");
+        spans.single("otel-child").assert_child_of(&servers[0]);
+        spans.single("in-scope-child").assert_child_of(&servers[1]);
+    }
+}

@@ -5,6 +5,7 @@
 //! error), an error, or the drop of the response future or body (cancellation). The span ends
 //! and the duration is recorded there, so both cover a streaming call to its last message.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +17,8 @@ use tracewire_core::metrics::duration_seconds;
 use tracewire_core::semconv::Outcome;
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 use tracewire_core::semconv::rpc::{
-    GrpcCode, RPC_METHOD, RPC_METHOD_ORIGINAL, SYSTEM_GRPC, client_outcome, server_outcome,
+    GrpcCode, RPC_METHOD, RPC_METHOD_ORIGINAL, SYSTEM_GRPC, client_outcome, method_name,
+    server_outcome,
 };
 
 use crate::body::ResponseBody;
@@ -57,10 +59,10 @@ impl Method<'_> {
     }
 
     /// The default span name: `{rpc.method}`, or `grpc` for an unknown method.
-    pub(crate) fn span_name(&self) -> String {
+    pub(crate) fn span_name(&self) -> Cow<'static, str> {
         match *self {
-            Method::Known { service, method } => format!("{service}/{method}"),
-            Method::Unknown { .. } => SYSTEM_GRPC.to_owned(),
+            Method::Known { service, method } => method_name(service, method),
+            Method::Unknown { .. } => Cow::Borrowed(SYSTEM_GRPC),
         }
     }
 }

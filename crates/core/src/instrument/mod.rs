@@ -313,7 +313,7 @@ impl Instrumentation {
             _ if started_at.is_some() => None,
             SpanBackend::Auto if runs_no_user_code(&kind) => None,
             backend => match tracing_span(&kind, &name, &attributes, parent.as_ref(), &links) {
-                TracingSpan::Recorded(span, cx) => return ActiveSpan::new(cx, Some(span)),
+                TracingSpan::Recorded(span, cx) => return ActiveSpan::recorded(cx, span),
                 TracingSpan::Unrecorded(span) => {
                     warn_tracing_fallback(backend);
                     span

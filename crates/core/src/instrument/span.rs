@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::trace::{SpanContext, SpanId, Status, TraceContextExt, TraceId};
 use opentelemetry::{Context, ContextGuard, KeyValue, Value};
 
-use crate::context::InContext;
+use crate::context::{InContext, attach_once};
 use crate::semconv::error::ERROR_TYPE;
 
 /// A started span and its context, returned by
@@ -38,6 +38,8 @@ use crate::semconv::error::ERROR_TYPE;
 pub struct ActiveSpan {
     handle: SpanHandle,
     tracing_span: Option<tracing::Span>,
+    /// The `tracing-opentelemetry` layer built the context for `tracing_span`.
+    span_activates_cx: bool,
     started: Instant,
     ended: bool,
 }
@@ -49,7 +51,7 @@ pub struct ActiveSpan {
 #[must_use = "the span is current only while the guard lives"]
 pub struct SpanGuard<'a> {
     // Field order is drop order: detach the OpenTelemetry context, then exit the tracing span.
-    _context: ContextGuard,
+    _context: Option<ContextGuard>,
     _entered: Option<tracing::span::Entered<'a>>,
 }
 
@@ -58,9 +60,17 @@ impl ActiveSpan {
         Self {
             handle: SpanHandle::new(cx),
             tracing_span,
+            span_activates_cx: false,
             started: Instant::now(),
             ended: false,
         }
+    }
+
+    /// An active span for a `tracing` span whose context the `tracing-opentelemetry` layer built.
+    pub(super) fn recorded(cx: Context, tracing_span: tracing::Span) -> Self {
+        let mut span = Self::new(cx, Some(tracing_span));
+        span.span_activates_cx = true;
+        span
     }
 
     /// Moves the start of [`elapsed`](Self::elapsed) back to `started` (backdated spans).
@@ -80,7 +90,7 @@ impl ActiveSpan {
     pub fn enter(&self) -> SpanGuard<'_> {
         let entered = self.tracing_span.as_ref().map(tracing::Span::enter);
         SpanGuard {
-            _context: self.handle.cx.clone().attach(),
+            _context: attach_once(&self.handle.cx, self.span_activates_cx && entered.is_some()),
             _entered: entered,
         }
     }
@@ -93,7 +103,10 @@ impl ActiveSpan {
 
     /// Wraps `future` so the span is current on every poll.
     pub fn instrument<F: Future>(&self, future: F) -> InContext<F> {
-        InContext::new(future, self.handle.cx.clone(), self.tracing_span.clone())
+        match (&self.tracing_span, self.span_activates_cx) {
+            (Some(span), true) => InContext::of_span(future, self.handle.cx.clone(), span.clone()),
+            _ => InContext::new(future, self.handle.cx.clone(), self.tracing_span.clone()),
+        }
     }
 
     /// Ends the span now.

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use foldhash::fast::FixedState;
 
 /// How many attribute sets a [`BoundCache`] holds by default: the SDK's default cardinality
@@ -47,15 +48,19 @@ pub const DEFAULT_BOUND_SETS: usize = 2000;
 /// assert_eq!(cache.len(), 2);
 /// ```
 pub struct BoundCache<K, V> {
-    sets: RwLock<HashMap<K, V, FixedState>>,
+    // Read on every request without a lock (no reader count bouncing between cores); replaced
+    // whole on the rare insert.
+    sets: ArcSwap<HashMap<K, V, FixedState>>,
+    insert: Mutex<()>,
     capacity: usize,
 }
 
-impl<K: Hash + Eq, V> BoundCache<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone> BoundCache<K, V> {
     /// A cache of at most `capacity` attribute sets.
     pub fn new(capacity: usize) -> Self {
         Self {
-            sets: RwLock::new(HashMap::with_hasher(FixedState::default())),
+            sets: ArcSwap::from_pointee(HashMap::with_hasher(FixedState::default())),
+            insert: Mutex::new(()),
             capacity,
         }
     }
@@ -68,10 +73,11 @@ impl<K: Hash + Eq, V> BoundCache<K, V> {
         bind: impl FnOnce(&K) -> V,
         record: impl FnOnce(&V) -> R,
     ) -> Option<R> {
-        if let Some(bound) = self.sets.read().ok()?.get(&key) {
+        if let Some(bound) = self.sets.load().get(&key) {
             return Some(record(bound));
         }
-        let mut sets = self.sets.write().ok()?;
+        let _inserting = self.insert.lock().ok()?;
+        let sets = self.sets.load_full();
         if let Some(bound) = sets.get(&key) {
             return Some(record(bound));
         }
@@ -80,13 +86,15 @@ impl<K: Hash + Eq, V> BoundCache<K, V> {
         }
         let bound = bind(&key);
         let result = record(&bound);
-        sets.insert(key, bound);
+        let mut grown = HashMap::clone(&sets);
+        grown.insert(key, bound);
+        self.sets.store(Arc::new(grown));
         Some(result)
     }
 
     /// The number of attribute sets bound so far.
     pub fn len(&self) -> usize {
-        self.sets.read().map_or(0, |sets| sets.len())
+        self.sets.load().len()
     }
 
     /// Whether nothing has been bound yet.
@@ -95,7 +103,7 @@ impl<K: Hash + Eq, V> BoundCache<K, V> {
     }
 }
 
-impl<K: Hash + Eq, V> Default for BoundCache<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone> Default for BoundCache<K, V> {
     fn default() -> Self {
         Self::new(DEFAULT_BOUND_SETS)
     }

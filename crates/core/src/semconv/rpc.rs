@@ -10,7 +10,7 @@ use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, StringValue};
 use percent_encoding::percent_decode_str;
 
 use crate::semconv::Outcome;
@@ -499,17 +499,21 @@ impl RpcAttributeNames {
     /// assert_eq!(pairs, [("rpc.method", "pkg.Svc/Do".into()), ("rpc.service", "pkg.Svc".into())]);
     /// ```
     ///
-    /// The values are reference-counted, so adapters copy them to their metric attributes
-    /// without allocating.
+    /// The values are [interned](crate::intern) (a method is named by the service definition),
+    /// or reference-counted once the interner is full, so adapters copy them to their metric
+    /// attributes without allocating.
     pub fn push_method(&self, service: &str, method: &str, attributes: &mut Vec<KeyValue>) {
-        let value: Arc<str> = if self.fully_qualified_method {
-            format!("{service}/{method}").into()
+        let value = if self.fully_qualified_method {
+            match method_name(service, method) {
+                Cow::Borrowed(name) => StringValue::from(name),
+                Cow::Owned(name) => StringValue::from(Arc::<str>::from(name)),
+            }
         } else {
-            method.into()
+            shared(method)
         };
         attributes.push(KeyValue::new(RPC_METHOD, value));
         if let Some(key) = self.service {
-            attributes.push(KeyValue::new(key, Arc::<str>::from(service)));
+            attributes.push(KeyValue::new(key, shared(service)));
         }
     }
 
@@ -522,6 +526,25 @@ impl RpcAttributeNames {
             attributes.push(KeyValue::new(key, i64::from(code.as_i32())));
         }
     }
+}
+
+/// The fully qualified method, `package.Service/Method`: the value of `rpc.method` and the
+/// default span name.
+///
+/// ```
+/// use tracewire_core::semconv::rpc::method_name;
+/// assert_eq!(method_name("pkg.Svc", "Do"), "pkg.Svc/Do");
+/// ```
+pub fn method_name(service: &str, method: &str) -> Cow<'static, str> {
+    crate::intern::intern_concat(&[service, "/", method])
+        .map_or_else(|| Cow::Owned(format!("{service}/{method}")), Cow::Borrowed)
+}
+
+fn shared(name: &str) -> StringValue {
+    crate::intern::intern(name).map_or_else(
+        || StringValue::from(Arc::<str>::from(name)),
+        StringValue::from,
+    )
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ where
         }
         let name = common
             .custom_span_name(&RequestView::new(&request))
-            .unwrap_or_else(|| method.span_name().into());
+            .unwrap_or_else(|| method.span_name());
 
         let span = common.instrumentation.start(
             SpanStart::new(SpanKind::Client, name)

@@ -110,7 +110,7 @@ where
         }
         let name = common
             .custom_span_name(&view)
-            .unwrap_or_else(|| method.span_name().into());
+            .unwrap_or_else(|| method.span_name());
         let deadline = request
             .headers()
             .get(GRPC_TIMEOUT_HEADER)
