@@ -75,6 +75,8 @@ impl<DB: Driver, I> Instrumented<DB, I> {
     }
 }
 
+/// sqlx's executors do nothing until their future or stream is polled, so the span is made
+/// current around each poll, not around the call that creates the future.
 impl<'c, DB, I> Executor<'c> for Instrumented<DB, I>
 where
     DB: Driver,
@@ -91,12 +93,8 @@ where
         E: 'q + Execute<'q, DB>,
     {
         let (operation, query) = self.start(query);
-        let inner = {
-            let _current = operation.enter();
-            self.inner.fetch_many(query)
-        };
         Box::pin(TracedStream {
-            inner,
+            inner: self.inner.fetch_many(query),
             operation: Some(operation),
         })
     }
@@ -110,10 +108,7 @@ where
         E: 'q + Execute<'q, DB>,
     {
         let (mut operation, query) = self.start(query);
-        let inner = {
-            let _current = operation.enter();
-            self.inner.fetch_optional(query)
-        };
+        let inner = self.inner.fetch_optional(query);
         Box::pin(async move {
             let result = operation.span().instrument(inner).await;
             match &result {
@@ -137,10 +132,7 @@ where
             Statement::Prepare(sql.as_str()),
             self.annotation.as_ref(),
         );
-        let inner = {
-            let _current = operation.enter();
-            self.inner.prepare_with(sql, parameters)
-        };
+        let inner = self.inner.prepare_with(sql, parameters);
         Box::pin(operation.run(inner))
     }
 

@@ -34,6 +34,7 @@ mod operation;
 mod pool;
 mod pool_metrics;
 pub mod sql;
+mod statements;
 mod transaction;
 
 pub use annotation::Annotation;

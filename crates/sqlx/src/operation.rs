@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
+use opentelemetry::{KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, SpanGuard, SpanStart};
 use tracewire_core::metrics::duration_seconds;
 use tracewire_core::semconv::db::{self, ResponseCode};
@@ -12,8 +12,8 @@ use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 
 use crate::annotation::Annotation;
 use crate::driver::Driver;
-use crate::pool::{Base, QueryText, Shared};
-use crate::sql;
+use crate::pool::{Base, Shared};
+use crate::statements::Statements;
 
 /// What an operation runs.
 #[derive(Clone, Copy, Debug)]
@@ -44,13 +44,19 @@ impl<DB: Driver> Operation<DB> {
         annotation: Option<&Annotation>,
     ) -> Self {
         let base = shared.base();
-        let (summary, text) = describe(statement, shared.query_text, DB::DIALECT);
+        let (summary, text) = describe(&shared.statements, statement);
         let operation = match statement {
             Statement::Command(command) => Some(Cow::Borrowed(command)),
             _ => annotation.and_then(|a| a.operation.clone()),
         };
         let collection = annotation.and_then(|a| a.collection.clone());
-        let name = span_name(&base, shared, summary.as_deref(), &operation, &collection);
+        let name = span_name(
+            &base,
+            shared,
+            summary.as_ref().map(StringValue::as_str),
+            &operation,
+            &collection,
+        );
 
         let mut metric_attributes = Vec::with_capacity(base.attributes.len() + 5);
         metric_attributes.extend_from_slice(&base.attributes);
@@ -168,27 +174,21 @@ impl<DB: Driver> Drop for Operation<DB> {
 
 /// The summary and the `db.query.text` of a statement.
 fn describe(
+    statements: &Statements,
     statement: Statement<'_>,
-    mode: QueryText,
-    dialect: sql::Dialect,
-) -> (Option<String>, Option<String>) {
-    let (sql, prefix) = match statement {
-        Statement::Command(command) => return (Some(command.to_owned()), None),
-        Statement::Query(sql) => (sql, None),
-        Statement::Prepare(sql) => (sql, Some("PREPARE")),
+) -> (Option<StringValue>, Option<StringValue>) {
+    let (sql, prepare) = match statement {
+        Statement::Command(command) => return (Some(command.into()), None),
+        Statement::Query(sql) => (sql, false),
+        Statement::Prepare(sql) => (sql, true),
     };
-    let analysis = sql::analyze(sql, dialect);
-    let text = match mode {
-        QueryText::Sanitized => Some(analysis.text.into_owned()),
-        QueryText::Full => Some(sql.to_owned()),
-        QueryText::Off => None,
+    let described = statements.describe(sql);
+    let summary = match (prepare, &described.summary) {
+        (false, summary) => summary.clone(),
+        (true, Some(summary)) => Some(format!("PREPARE {}", summary.as_str()).into()),
+        (true, None) => Some("PREPARE".into()),
     };
-    let summary = match (prefix, analysis.summary) {
-        (Some(prefix), Some(summary)) => Some(format!("{prefix} {summary}")),
-        (Some(prefix), None) => Some(prefix.to_owned()),
-        (None, summary) => summary,
-    };
-    (summary, text)
+    (summary, described.text.clone())
 }
 
 fn span_name<DB: Driver>(

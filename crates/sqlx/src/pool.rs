@@ -19,6 +19,7 @@ use crate::connection::PoolConnection;
 use crate::driver::{Driver, Endpoint};
 use crate::executor::Instrumented;
 use crate::pool_metrics::PoolMetrics;
+use crate::statements::Statements;
 use crate::transaction::Transaction;
 
 /// What `db.query.text` records.
@@ -177,7 +178,7 @@ impl<DB: Driver> PoolBuilder<DB> {
         let pool_metrics = PoolMetrics::new(pool_name, i64::from(options.get_max_connections()));
         let shared = Shared {
             instrumentation: self.instrumentation.build(),
-            query_text: self.query_text,
+            statements: Statements::new(DB::DIALECT, self.query_text),
             sqlcommenter: self.sqlcommenter,
             base: OnceLock::new(),
             endpoint,
@@ -214,7 +215,8 @@ pub(crate) struct Base {
 /// What a pool, its connections and transactions share.
 pub(crate) struct Shared<DB: Driver> {
     pub(crate) instrumentation: Instrumentation,
-    pub(crate) query_text: QueryText,
+    /// The summary and `db.query.text` of the statements run so far.
+    pub(crate) statements: Statements,
     pub(crate) sqlcommenter: Option<Propagator>,
     base: OnceLock<Arc<Base>>,
     pub(crate) endpoint: Endpoint,
@@ -226,7 +228,7 @@ pub(crate) struct Shared<DB: Driver> {
 impl<DB: Driver> fmt::Debug for Shared<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
-            .field("query_text", &self.query_text)
+            .field("statements", &self.statements)
             .field("base", &self.base.get())
             .finish_non_exhaustive()
     }

@@ -121,12 +121,16 @@ enum Kw {
     Other,
 }
 
+/// The keyword `word` is, if any. `word` is an identifier (ASCII letters and digits, `_`, `$`,
+/// non-ASCII bytes): clearing bit 5 of each byte upper-cases its letters and turns no other
+/// identifier byte into a letter or `_`, so it folds case for the comparison in one operation.
 fn keyword(word: &[u8]) -> Option<Kw> {
-    let mut buf = [0_u8; 12];
-    let upper = buf.get_mut(..word.len())?;
-    upper.copy_from_slice(word);
-    upper.make_ascii_uppercase();
-    let kw = match &*upper {
+    let mut buf = [0_u8; 16];
+    buf.get_mut(..word.len())
+        .filter(|_| word.len() <= 12)?
+        .copy_from_slice(word);
+    let folded = (u128::from_le_bytes(buf) & !u128::from_le_bytes([0x20; 16])).to_le_bytes();
+    let kw = match folded.get(..word.len())? {
         b"SELECT" => Kw::Select,
         b"INSERT" => Kw::Insert,
         b"UPDATE" => Kw::Update,
@@ -770,12 +774,31 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Bit set of [`IDENT_START`] and [`IDENT_CONTINUE`] per byte: one load instead of a chain of
+/// range comparisons in the scanner's hottest loops.
+static CLASSES: [u8; 256] = {
+    let mut classes = [0_u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        if byte.is_ascii_alphabetic() || byte == b'_' || byte >= 0x80 {
+            classes[b] = IDENT_START | IDENT_CONTINUE;
+        } else if byte.is_ascii_digit() || byte == b'$' {
+            classes[b] = IDENT_CONTINUE;
+        }
+        b += 1;
+    }
+    classes
+};
+const IDENT_START: u8 = 1;
+const IDENT_CONTINUE: u8 = 2;
+
 fn is_ident_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+    CLASSES[usize::from(b)] & IDENT_START != 0
 }
 
 fn is_ident_continue(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+    CLASSES[usize::from(b)] & IDENT_CONTINUE != 0
 }
 
 /// The first occurrence of `needle` in `haystack` at or after `from`. Linear because callers
