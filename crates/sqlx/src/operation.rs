@@ -6,6 +6,7 @@ use std::sync::Arc;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, SpanGuard, SpanStart};
+use tracewire_core::intern::intern;
 use tracewire_core::metrics::duration_seconds;
 use tracewire_core::semconv::db::{self, ResponseCode};
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
@@ -197,7 +198,7 @@ fn span_name<DB: Driver>(
     summary: Option<&str>,
     operation: &Option<Cow<'static, str>>,
     collection: &Option<Cow<'static, str>>,
-) -> String {
+) -> Cow<'static, str> {
     let endpoint = &shared.endpoint;
     let server = endpoint
         .address
@@ -209,13 +210,14 @@ fn span_name<DB: Driver>(
         endpoint.namespace.as_deref(),
         server,
     );
-    db::span_name(
+    let name = db::span_name(
         summary,
         operation.as_deref(),
         target.as_deref(),
         base.system,
-    )
-    .into_owned()
+    );
+    // Summaries and targets are low-cardinality by definition: interned, not copied per query.
+    intern(&name).map_or_else(|| Cow::Owned(name.into_owned()), Cow::Borrowed)
 }
 
 /// `db.response.status_code`, `error.type` and a status description for a sqlx error.

@@ -93,8 +93,10 @@ impl<DB: Driver> Pool<DB> {
     pub fn builder(pool: sqlx::Pool<DB>) -> PoolBuilder<DB> {
         PoolBuilder {
             pool,
+            // sqlx logs each query as a `tracing` event: it belongs on the query's span.
             instrumentation: Instrumentation::builder(env!("CARGO_PKG_NAME"))
-                .version(env!("CARGO_PKG_VERSION")),
+                .version(env!("CARGO_PKG_VERSION"))
+                .library_events(true),
             query_text: QueryText::default(),
             sqlcommenter: None,
             pool_name: None,

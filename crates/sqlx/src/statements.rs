@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use opentelemetry::StringValue;
 
@@ -34,7 +34,8 @@ pub(crate) struct Described {
 pub(crate) struct Statements {
     dialect: Dialect,
     mode: QueryText,
-    entries: Mutex<HashMap<Arc<str>, Arc<Described>>>,
+    // Read by every query of every task using the pool; written once per new statement.
+    entries: RwLock<HashMap<Arc<str>, Arc<Described>>>,
 }
 
 impl fmt::Debug for Statements {
@@ -51,13 +52,18 @@ impl Statements {
         Self {
             dialect,
             mode,
-            entries: Mutex::new(HashMap::new()),
+            entries: RwLock::new(HashMap::new()),
         }
     }
 
     /// Describes `sql`, from the cache when it was seen before.
     pub(crate) fn describe(&self, sql: &str) -> Arc<Described> {
-        if let Some(described) = self.lock().get(sql) {
+        if let Some(described) = self
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sql)
+        {
             return described.clone();
         }
         let key: Arc<str> = Arc::from(sql);
@@ -89,9 +95,9 @@ impl Statements {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<Described>>> {
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Arc<Described>>> {
         // The map is valid whatever a panicking holder did: every insert is one call.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     #[cfg(test)]

@@ -29,7 +29,9 @@
 //! Client and producer spans wrap a library call, so they are OpenTelemetry API spans in both
 //! worlds, parented on the current `tracing` span's context; this skips the subscriber's span
 //! bookkeeping on every outgoing call. [`SpanBackend::Tracing`] makes them `tracing` spans too,
-//! for applications that want every call in their `fmt` output.
+//! for applications that want every call in their `fmt` output, and an adapter whose library
+//! emits useful events of its own (sqlx's query log) asks for them with
+//! [`InstrumentationBuilder::library_events`].
 //!
 //! ```
 //! use opentelemetry::KeyValue;
@@ -205,6 +207,7 @@ pub struct Instrumentation {
 struct Inner {
     scope: InstrumentationScope,
     backend: SpanBackend,
+    library_events: bool,
     tracer: OnceLock<Box<dyn SpanStarter>>,
     meter: OnceLock<Meter>,
 }
@@ -241,6 +244,7 @@ pub struct InstrumentationBuilder {
     version: Option<Cow<'static, str>>,
     schema_url: &'static str,
     backend: SpanBackend,
+    library_events: bool,
     tracer_factory: Option<TracerFactory>,
     meter_factory: Option<Box<dyn FnOnce(InstrumentationScope) -> Meter + Send>>,
 }
@@ -263,6 +267,7 @@ impl Instrumentation {
             version: None,
             schema_url: crate::semconv::SCHEMA_URL,
             backend: SpanBackend::default(),
+            library_events: false,
             tracer_factory: None,
             meter_factory: None,
         }
@@ -311,7 +316,7 @@ impl Instrumentation {
         let tracing_span = match self.inner.backend {
             SpanBackend::OpenTelemetry => None,
             _ if started_at.is_some() => None,
-            SpanBackend::Auto if runs_no_user_code(&kind) => None,
+            SpanBackend::Auto if runs_no_user_code(&kind) && !self.inner.library_events => None,
             backend => match tracing_span(&kind, &name, &attributes, parent.as_ref(), &links) {
                 TracingSpan::Recorded(span, cx) => return ActiveSpan::recorded(cx, span),
                 TracingSpan::Unrecorded(span) => {
@@ -354,6 +359,14 @@ impl InstrumentationBuilder {
     /// Where spans come from; the default is [`SpanBackend::Auto`].
     pub fn backend(mut self, backend: SpanBackend) -> Self {
         self.backend = backend;
+        self
+    }
+
+    /// Declares that the instrumented library emits `tracing` events worth seeing on its client
+    /// and producer spans (sqlx's per-query log), so that [`SpanBackend::Auto`] makes those spans
+    /// `tracing` spans too; off by default.
+    pub fn library_events(mut self, enabled: bool) -> Self {
+        self.library_events = enabled;
         self
     }
 
@@ -400,6 +413,7 @@ impl InstrumentationBuilder {
             inner: Arc::new(Inner {
                 scope,
                 backend: self.backend,
+                library_events: self.library_events,
                 tracer,
                 meter,
             }),
