@@ -4,7 +4,8 @@
 //!   application headers (`10_app`), and the same plus a previous hop's stale `traceparent`,
 //!   `tracestate` and `baggage` (`10_app_3_stale`, a consumed message produced again); ours
 //!   against the carrier found in public code (every `set` copies all headers, every `get`
-//!   scans them), with a traceparent-only context and with trace state and baggage.
+//!   scans them), with a traceparent-only context and with trace state and baggage. Both sides
+//!   use tracewire's W3C trace context and baggage propagators (the default composite).
 //! - `kafka/headers_split/*`: where one inject + extract spends its time.
 //! - `kafka/send/*`: one `send` awaited to delivery on librdkafka's mock cluster: the raw
 //!   `FutureProducer` (`bare`, the floor), ours sampled, ours with every span dropped; each
@@ -25,7 +26,6 @@ use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{Extractor, Injector, TextMapCompositePropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::propagation::BaggagePropagator;
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
@@ -35,7 +35,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tracewire_benchmarks::{dropping_provider, sampled_provider};
 use tracewire_core::instrument::SpanBackend;
 use tracewire_core::propagation::{
-    PairExtractor, PairInjector, Propagator, TraceContextPropagator,
+    BaggagePropagator, PairExtractor, PairInjector, Propagator, TraceContextPropagator,
 };
 use tracewire_kafka::{KafkaInstrumentation, TracedProducer};
 

@@ -29,7 +29,7 @@ fn stock_propagator() -> TextMapCompositePropagator {
 fn our_propagator() -> TextMapCompositePropagator {
     TextMapCompositePropagator::new(vec![
         Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
+        Box::new(tracewire_core::propagation::BaggagePropagator::new()),
     ])
 }
 

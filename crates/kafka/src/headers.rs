@@ -9,17 +9,21 @@
 //!   values and values that are not UTF-8 are skipped, so they never hide an earlier valid value.
 //!   Nothing panics on bad input: a message without a valid context yields an empty context.
 
+use std::borrow::Cow;
+use std::cell::Cell;
+
 use opentelemetry::Context;
-use opentelemetry::propagation::Extractor;
+use opentelemetry::propagation::{Extractor, Injector};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use tracewire_core::propagation::{PairExtractor, PairInjector, Propagator};
+use tracewire_core::propagation::{PairExtractor, Propagator};
 
 /// Injects `cx` into `headers` with `propagator`, replacing the propagator's fields.
 ///
-/// Linear in the number of headers: when none of the existing headers is a propagation field
-/// the injected ones are appended in place; otherwise the headers are rebuilt once, without the
-/// stale fields, followed by the injected ones. Returns `None` only when there were no headers
-/// and nothing was injected (for example an invalid context with a trace-context propagator).
+/// Linear in the number of headers, each read once (twice past the first 16 from the end):
+/// when none of the existing headers is a propagation field the injected ones are appended in
+/// place; otherwise the headers are rebuilt once, without the stale fields, followed by the
+/// injected ones. Returns `None` only when there were no headers and nothing was injected (for
+/// example an invalid context with a trace-context propagator).
 ///
 /// ```
 /// use opentelemetry::Context;
@@ -51,27 +55,29 @@ pub fn inject(
     cx: &Context,
     headers: Option<OwnedHeaders>,
 ) -> Option<OwnedHeaders> {
-    let mut injector = PairInjector::new();
+    let mut injector = Injected::default();
     propagator.inject_context(cx, &mut injector);
-    // Injected keys first: they match a stale header before the field list is walked.
-    let is_replaced = |key: &str| {
-        injector.iter().any(|(injected, _)| injected == key) || is_field(propagator, key)
-    };
     let headers = match headers {
         None if injector.is_empty() => return None,
         None => OwnedHeaders::new_with_capacity(injector.len()),
         Some(old) => {
-            let first_stale = header_keys(&old).position(&is_replaced);
-            match first_stale {
-                None => old,
-                // Headers before the first stale one are known to be kept: copy them unchecked.
-                Some(first_stale) => entries(&old)
-                    .enumerate()
-                    .filter(|(index, header)| *index < first_stale || !is_replaced(header.key))
+            let replaced = Replaced::new(propagator, &injector);
+            let cached = CachedHeaders::new(&old);
+            // From the last header: a previous hop appended its fields, so they are found first.
+            let has_stale = (0..cached.count)
+                .rev()
+                .filter_map(|index| cached.header(index))
+                .any(|(key, _)| replaced.contains(key));
+            if has_stale {
+                (0..cached.count)
+                    .filter_map(|index| cached.header(index))
+                    .filter(|(key, _)| !replaced.contains(key))
                     .fold(
-                        OwnedHeaders::new_with_capacity(old.count() + injector.len()),
-                        |headers, (_, header)| headers.insert(header),
-                    ),
+                        OwnedHeaders::new_with_capacity(cached.count + injector.len()),
+                        |headers, (key, value)| headers.insert(Header { key, value }),
+                    )
+            } else {
+                old
             }
         }
     };
@@ -81,6 +87,113 @@ pub fn inject(
             value: Some(value),
         })
     }))
+}
+
+/// The pairs a propagator injects, collected before the headers are written. Like
+/// [`PairInjector`](tracewire_core::propagation::PairInjector) (a key set again replaces its
+/// value), but the keys of well-known propagation headers are not copied and the first pairs are
+/// kept inline: collecting what W3C, B3 or Jaeger trace context writes allocates nothing beyond
+/// the values the propagator formats.
+#[derive(Default)]
+struct Injected {
+    inline: [(Cow<'static, str>, String); INLINE_PAIRS],
+    inline_len: usize,
+    spilled: Vec<(Cow<'static, str>, String)>,
+}
+
+/// Pairs kept inline: W3C trace context and baggage write three headers.
+const INLINE_PAIRS: usize = 3;
+
+/// Header names propagators write, kept as static strings.
+const WELL_KNOWN: [&str; 10] = [
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "uber-trace-id",
+];
+
+impl Injected {
+    fn pairs(&self) -> impl Iterator<Item = &(Cow<'static, str>, String)> {
+        self.inline[..self.inline_len].iter().chain(&self.spilled)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs()
+            .map(|(key, value)| (key.as_ref(), value.as_str()))
+    }
+
+    fn len(&self) -> usize {
+        self.inline_len + self.spilled.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inline_len == 0
+    }
+}
+
+impl Injector for Injected {
+    fn set(&mut self, key: &str, value: String) {
+        let existing = self.inline[..self.inline_len]
+            .iter_mut()
+            .chain(&mut self.spilled)
+            .find(|(existing, _)| existing == key);
+        if let Some((_, existing)) = existing {
+            *existing = value;
+            return;
+        }
+        let key = WELL_KNOWN
+            .into_iter()
+            .find(|known| *known == key)
+            .map_or_else(|| Cow::Owned(key.to_owned()), Cow::Borrowed);
+        match self.inline.get_mut(self.inline_len) {
+            Some(slot) => {
+                *slot = (key, value);
+                self.inline_len += 1;
+            }
+            None => self.spilled.push((key, value)),
+        }
+    }
+}
+
+/// The header keys an injection replaces: the injected ones and the propagator's fields.
+struct Replaced<'a> {
+    propagator: &'a Propagator,
+    injected: &'a Injected,
+    /// Bit `n` is set when some replaced key is `n` bytes long (bit 63: 63 or more), so that
+    /// most other keys are told apart by their length alone.
+    lengths: u64,
+}
+
+impl<'a> Replaced<'a> {
+    fn new(propagator: &'a Propagator, injected: &'a Injected) -> Self {
+        let mut lengths = injected
+            .iter()
+            .fold(0, |lengths, (key, _)| lengths | length_bit(key));
+        propagator.for_each_field(|field| lengths |= length_bit(field));
+        Self {
+            propagator,
+            injected,
+            lengths,
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.lengths & length_bit(key) != 0
+            // Injected keys first: they match a stale header before the field list is walked.
+            && (self.injected.iter().any(|(injected, _)| injected == key)
+                || is_field(self.propagator, key))
+    }
+}
+
+#[inline]
+fn length_bit(key: &str) -> u64 {
+    1 << key.len().min(63)
 }
 
 /// Whether `propagator` writes `key`, without collecting its fields.
@@ -114,10 +227,7 @@ pub fn extract<H: Headers + ?Sized>(propagator: &Propagator, headers: Option<&H>
     let Some(headers) = headers else {
         return Context::new();
     };
-    match InlinePairs::read(headers) {
-        Some(pairs) => propagator.extract(&pairs),
-        None => propagator.extract(&extractor(headers)),
-    }
+    propagator.extract(&CachedHeaders::new(headers))
 }
 
 /// The headers as a [`PairExtractor`]: null values dropped, non-UTF-8 values skipped, the last
@@ -139,43 +249,94 @@ pub fn extractor<H: Headers + ?Sized>(headers: &H) -> PairExtractor<'_> {
         .collect()
 }
 
-/// The non-null headers of a message read in one pass into an array on the stack: a message
-/// rarely carries more than [`InlinePairs::CAPACITY`] headers, and extraction then allocates
-/// nothing. Reads like [`PairExtractor`] (last UTF-8 value wins, keys in carrier order); values
-/// are checked for UTF-8 only when a lookup reaches them.
-struct InlinePairs<'a> {
-    pairs: [(&'a str, &'a [u8]); InlinePairs::CAPACITY],
-    len: usize,
+/// One header as a key and a value that may be null.
+type Entry<'a> = (&'a str, Option<&'a [u8]>);
+
+/// Headers read on demand from the last one backwards, each at most once while it fits in a
+/// cache on the stack: reading a header from librdkafka (and checking its key is UTF-8) is the
+/// main cost of a lookup, and propagation fields are usually the last headers.
+///
+/// As an [`Extractor`] it reads like [`PairExtractor`]: null values and values that are not
+/// UTF-8 are skipped, the last value of a repeated key wins. A lookup stops at the first match
+/// from the end, so finding fields appended by the last writer reads only those; a missing key
+/// reads every header once. Values are checked for UTF-8 only when their key matches.
+struct CachedHeaders<'a, H: ?Sized> {
+    headers: &'a H,
+    count: usize,
+    /// How many headers, counted from the last one, `cache` holds.
+    cached: Cell<usize>,
+    /// `cache[n]` is the header at `count - 1 - n`.
+    cache: [Cell<Entry<'a>>; CACHED_HEADERS],
+    /// The [`length_bit`]s of the cached keys: once every header is cached, a key of another
+    /// length is known to be absent without a scan.
+    lengths: Cell<u64>,
 }
 
-impl<'a> InlinePairs<'a> {
-    const CAPACITY: usize = 16;
+/// Headers a message rarely exceeds; further ones are read again on each lookup that reaches them.
+const CACHED_HEADERS: usize = 16;
 
-    /// `None` when the headers do not fit.
-    fn read<H: Headers + ?Sized>(headers: &'a H) -> Option<Self> {
-        let mut inline = Self {
-            pairs: [("", &[]); Self::CAPACITY],
-            len: 0,
-        };
-        for pair in entries(headers).filter_map(|header| Some((header.key, header.value?))) {
-            *inline.pairs.get_mut(inline.len)? = pair;
-            inline.len += 1;
+impl<'a, H: Headers + ?Sized> CachedHeaders<'a, H> {
+    fn new(headers: &'a H) -> Self {
+        Self {
+            headers,
+            count: headers.count(),
+            cached: Cell::new(0),
+            cache: [const { Cell::new(("", None)) }; CACHED_HEADERS],
+            lengths: Cell::new(0),
         }
-        Some(inline)
     }
 
-    /// The pairs whose value is UTF-8, in carrier order.
+    /// The header at `index`; `None` past the end.
+    #[inline]
+    fn header(&self, index: usize) -> Option<Entry<'a>> {
+        let from_end = self.count.checked_sub(index + 1)?;
+        let cached = self.cached.get();
+        if from_end < cached {
+            return self.cache.get(from_end).map(Cell::get);
+        }
+        let header = self.headers.try_get(index)?;
+        let entry = (header.key, header.value);
+        if from_end == cached
+            && let Some(slot) = self.cache.get(from_end)
+        {
+            slot.set(entry);
+            self.cached.set(cached + 1);
+            self.lengths.set(self.lengths.get() | length_bit(entry.0));
+        }
+        Some(entry)
+    }
+
+    /// The headers whose value is UTF-8, in carrier order.
     fn utf8(&self) -> impl DoubleEndedIterator<Item = (&'a str, &'a str)> {
-        self.pairs[..self.len]
-            .iter()
-            .filter_map(|(key, value)| Some((*key, std::str::from_utf8(value).ok()?)))
+        (0..self.count).filter_map(|index| {
+            let (key, value) = self.header(index)?;
+            Some((key, std::str::from_utf8(value?).ok()?))
+        })
     }
 }
 
-impl Extractor for InlinePairs<'_> {
+impl<'a, H: Headers + ?Sized> Extractor for CachedHeaders<'a, H> {
     fn get(&self, key: &str) -> Option<&str> {
-        let (_, value) = self.utf8().rev().find(|(k, _)| *k == key)?;
-        Some(value)
+        let cached = self.cached.get();
+        if cached == self.count && self.lengths.get() & length_bit(key) == 0 {
+            return None;
+        }
+        let value_of = |(candidate, value): Entry<'a>| {
+            if candidate != key {
+                return None;
+            }
+            std::str::from_utf8(value?).ok()
+        };
+        // From the last header: the cached ones, then the others, read (and cached while there
+        // is room) as the search reaches them.
+        self.cache[..cached]
+            .iter()
+            .find_map(|slot| value_of(slot.get()))
+            .or_else(|| {
+                (0..self.count - cached)
+                    .rev()
+                    .find_map(|index| value_of(self.header(index)?))
+            })
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -185,7 +346,7 @@ impl Extractor for InlinePairs<'_> {
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
         let values: Vec<&str> = self
             .utf8()
-            .filter(|(k, _)| *k == key)
+            .filter(|(candidate, _)| *candidate == key)
             .map(|(_, value)| value)
             .collect();
         (!values.is_empty()).then_some(values)
@@ -195,10 +356,6 @@ impl Extractor for InlinePairs<'_> {
 /// Every header in order; `Headers::iter` needs a sized carrier.
 fn entries<H: Headers + ?Sized>(headers: &H) -> impl Iterator<Item = Header<'_, &[u8]>> {
     (0..headers.count()).map_while(|index| headers.try_get(index))
-}
-
-fn header_keys<H: Headers + ?Sized>(headers: &H) -> impl Iterator<Item = &str> {
-    entries(headers).map(|header| header.key)
 }
 
 #[cfg(test)]
@@ -217,11 +374,39 @@ mod tests {
             })
     }
 
+    #[test]
+    fn injected_pairs_replace_repeated_keys_and_spill_past_the_inline_ones() {
+        let mut injected = Injected::default();
+        for (key, value) in [
+            ("traceparent", "1"),
+            ("uberctx-a", "2"),
+            ("b3", "3"),
+            ("traceparent", "4"),
+            ("uberctx-b", "5"),
+            ("uberctx-b", "6"),
+        ] {
+            injected.set(key, value.to_owned());
+        }
+        let pairs: Vec<_> = injected.iter().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("traceparent", "4"),
+                ("uberctx-a", "2"),
+                ("b3", "3"),
+                ("uberctx-b", "6")
+            ]
+        );
+        assert_eq!(injected.len(), 4);
+        assert!(matches!(injected.inline[0].0, Cow::Borrowed(_)));
+        assert!(matches!(injected.inline[1].0, Cow::Owned(_)));
+    }
+
     proptest! {
-        /// The stack extractor reads exactly like the `PairExtractor` it replaces, and gives
-        /// way to it when the headers do not fit.
+        /// The cached extractor reads exactly like a `PairExtractor`, whatever the order of the
+        /// lookups and whether or not the headers fit in its cache.
         #[test]
-        fn inline_pairs_read_like_the_pair_extractor(
+        fn cached_headers_read_like_the_pair_extractor(
             list in proptest::collection::vec(
                 (
                     prop_oneof![Just("traceparent".to_owned()), "[ab]{1}"],
@@ -230,21 +415,23 @@ mod tests {
                         "[xyz]{0,3}".prop_map(String::into_bytes),
                     ]),
                 ),
-                0..24,
-            )
+                0..40,
+            ),
+            lookups in proptest::collection::vec(
+                prop_oneof![Just("traceparent"), Just("a"), Just("b"), Just("c")],
+                0..6,
+            ),
         ) {
             let headers = build(&list);
             let pairs = extractor(&headers);
-            let non_null = list.iter().filter(|(_, value)| value.is_some()).count();
-            match InlinePairs::read(&headers) {
-                None => prop_assert!(non_null > InlinePairs::CAPACITY),
-                Some(inline) => {
-                    prop_assert_eq!(inline.keys(), pairs.keys());
-                    for key in ["traceparent", "a", "b", "c"] {
-                        prop_assert_eq!(inline.get(key), pairs.get(key));
-                        prop_assert_eq!(inline.get_all(key), pairs.get_all(key));
-                    }
-                }
+            let cached = CachedHeaders::new(&headers);
+            for key in lookups {
+                prop_assert_eq!(cached.get(key), pairs.get(key));
+            }
+            prop_assert_eq!(cached.keys(), pairs.keys());
+            for key in ["traceparent", "a", "b", "c"] {
+                prop_assert_eq!(cached.get(key), pairs.get(key));
+                prop_assert_eq!(cached.get_all(key), pairs.get_all(key));
             }
         }
     }

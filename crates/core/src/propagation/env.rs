@@ -3,9 +3,8 @@
 use std::fmt;
 
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
-use opentelemetry_sdk::propagation::BaggagePropagator;
 
-use super::{JaegerPropagator, TraceContextPropagator, b3::B3Propagator};
+use super::{BaggagePropagator, JaegerPropagator, TraceContextPropagator, b3::B3Propagator};
 
 /// The name of the environment variable that selects the propagators.
 pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
@@ -48,7 +47,7 @@ pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 pub enum PropagatorKind {
     /// `tracecontext`: W3C Trace Context, with this crate's strict [`TraceContextPropagator`].
     TraceContext,
-    /// `baggage`: W3C Baggage, with `opentelemetry_sdk::propagation::BaggagePropagator`.
+    /// `baggage`: W3C Baggage, with this crate's [`BaggagePropagator`].
     Baggage,
     /// `b3`: B3, injecting the single `b3` header, and nothing for a context without a valid
     /// span context.

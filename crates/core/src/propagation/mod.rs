@@ -7,7 +7,7 @@
 //!   gRPC metadata.
 //! - [`TraceContextPropagator`] is a strict W3C Trace Context propagator, and
 //!   [`JaegerPropagator`] a Jaeger one; B3 ([`PropagatorKind::B3`] and
-//!   [`PropagatorKind::B3Multi`]) is also ours, and W3C Baggage comes from `opentelemetry_sdk`.
+//!   [`PropagatorKind::B3Multi`]) is also ours, and so is the W3C [`BaggagePropagator`].
 //! - [`parse_propagators`] and [`propagator_from_env`] build the composite `OTEL_PROPAGATORS`
 //!   selects.
 //! - [`Propagator`] is the handle adapters call, and [`install_global`] sets the global
@@ -21,13 +21,16 @@
 //! [`Injector`]: opentelemetry::propagation::Injector
 
 mod b3;
+mod baggage;
 mod carrier;
 mod env;
 mod handle;
 mod hex;
 mod jaeger;
+mod list;
 mod trace_context;
 
+pub use baggage::BaggagePropagator;
 pub use carrier::{HeaderExtractor, HeaderInjector, PairExtractor, PairInjector};
 pub use env::{
     OTEL_PROPAGATORS, ParsedPropagators, PropagatorKind, PropagatorWarning, parse_propagators,

@@ -8,7 +8,7 @@ use opentelemetry::{
     trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 
-use super::hex;
+use super::{hex, list};
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
@@ -22,8 +22,6 @@ const TRACEPARENT_LEN: usize = 55;
 const KNOWN_FLAGS: u8 = 0x03;
 /// The W3C limit on `tracestate` list members.
 const MAX_TRACESTATE_MEMBERS: usize = 32;
-/// Optional whitespace around header values and list members.
-const OWS: [char; 2] = [' ', '\t'];
 
 /// A W3C Trace Context propagator that follows the specification and its test suite strictly.
 ///
@@ -130,7 +128,7 @@ fn hex_byte(high: u8, low: u8) -> Option<u8> {
 
 /// Parses a `traceparent` value; `None` when it is invalid.
 fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
-    let bytes = value.trim_matches(OWS).as_bytes();
+    let bytes = list::trim_ows(value).as_bytes();
     if bytes.len() < TRACEPARENT_LEN || bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;
     }
@@ -144,31 +142,32 @@ fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
     if version == 0xff {
         return None;
     }
-    let trace_id = hex::parse(&bytes[3..35], hex::lower_digit)?;
-    let span_id = u64::try_from(hex::parse(&bytes[36..52], hex::lower_digit)?).ok()?;
-    let flags = hex_byte(bytes[53], bytes[54])?;
-    if trace_id == 0 || span_id == 0 {
+    let mut trace_id = [0; 16];
+    let mut span_id = [0; 8];
+    let mut flags = [0];
+    if !(hex::decode_lower(&bytes[3..35], &mut trace_id)
+        && hex::decode_lower(&bytes[36..52], &mut span_id)
+        && hex::decode_lower(&bytes[53..55], &mut flags))
+    {
         return None;
     }
-    Some((
-        TraceId::from(trace_id),
-        SpanId::from(span_id),
-        TraceFlags::new(flags & KNOWN_FLAGS),
-    ))
+    let (trace_id, span_id) = (TraceId::from_bytes(trace_id), SpanId::from_bytes(span_id));
+    if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
+        return None;
+    }
+    Some((trace_id, span_id, TraceFlags::new(flags[0] & KNOWN_FLAGS)))
 }
 
 fn format_traceparent(span_context: &SpanContext) -> String {
-    let mut value = String::with_capacity(TRACEPARENT_LEN);
-    value.push_str("00-");
-    hex::push(&mut value, &span_context.trace_id().to_bytes());
-    value.push('-');
-    hex::push(&mut value, &span_context.span_id().to_bytes());
-    value.push('-');
-    hex::push(
-        &mut value,
+    let mut value = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    hex::encode(&span_context.trace_id().to_bytes(), &mut value[3..35]);
+    hex::encode(&span_context.span_id().to_bytes(), &mut value[36..52]);
+    hex::encode(
         &[span_context.trace_flags().to_u8() & KNOWN_FLAGS],
+        &mut value[53..],
     );
-    value
+    // Only hex digits and dashes: always UTF-8, never the empty default.
+    String::from_utf8(value.to_vec()).unwrap_or_default()
 }
 
 /// The `tracestate` header for `trace_state`, or `None` when it has no members.
@@ -191,11 +190,10 @@ fn format_tracestate(trace_state: &TraceState) -> Option<String> {
 /// Non-empty list members of a `tracestate` value, split at their first `=`; `None` for a member
 /// without `=`.
 fn members(header: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
-    header
-        .split(',')
-        .map(|member| member.trim_matches(OWS))
+    list::split(header, b',')
+        .map(list::trim_ows)
         .filter(|member| !member.is_empty())
-        .map(|member| member.split_once('='))
+        .map(|member| list::split_once(member, b'='))
 }
 
 /// Parses a `tracestate` value; `None` when the whole header must be discarded.
