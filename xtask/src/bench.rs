@@ -45,14 +45,14 @@ struct Measurement {
 
 /// What an id stands for in its group.
 #[derive(Debug, PartialEq)]
-enum Role<'a> {
+pub(crate) enum Role<'a> {
     Floor,
     Ours { variant: &'a str },
     Anchor { krate: &'a str, variant: &'a str },
     Diagnostic,
 }
 
-fn classify(id: &str) -> Role<'_> {
+pub(crate) fn classify(id: &str) -> Role<'_> {
     if id == "bare" {
         return Role::Floor;
     }

@@ -6,10 +6,13 @@
 //! - `cargo xtask matrix`: each crate's tests against each dependency version of
 //!   `xtask/matrix.toml`, written to COMPATIBILITY.md and COMPATIBILITY.json.
 //! - `cargo xtask bench`: the overhead benchmarks, written to BENCHMARKS.md.
+//! - `cargo xtask instructions`: the same benchmarks as instruction counts under callgrind,
+//!   which a loaded machine does not disturb.
 
 mod bench;
 mod ci;
 mod deny;
+mod instructions;
 mod matrix;
 mod semver;
 
@@ -29,7 +32,11 @@ tasks:
                               (--quick: lowest and highest version per dependency only;
                               --check: only check the declared ranges against COMPATIBILITY.json)
   bench [--quick] [FILTER..]  run the overhead benchmarks, write BENCHMARKS.md
-                              (FILTER: only the benches whose name contains it)";
+                              (FILTER: only the benches whose name contains it)
+  instructions [--iterations N] BENCH..
+                              instructions per iteration of each benchmark of the named benches
+                              (axum, tonic, reqwest, sqlx), counted by valgrind's callgrind;
+                              written to target/xtask-instructions/report.md";
 
 fn main() -> ExitCode {
     let mut args = env::args().skip(1);
@@ -40,6 +47,7 @@ fn main() -> ExitCode {
         Some("deny") => deny::run(),
         Some("matrix") => matrix::run(&rest),
         Some("bench") => bench::run(&rest),
+        Some("instructions") => instructions::run(&rest),
         Some("help" | "-h" | "--help") | None => {
             eprintln!("{USAGE}");
             Ok(())

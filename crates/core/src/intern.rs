@@ -17,8 +17,9 @@
 //! ```
 
 use std::collections::HashSet;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use arc_swap::ArcSwap;
 use foldhash::fast::FixedState;
 
 /// At most this many strings are interned.
@@ -29,17 +30,17 @@ pub const MAX_LEN: usize = 256;
 pub const MAX_BYTES: usize = 256 * 1024;
 
 struct Interned {
-    strings: HashSet<&'static str, FixedState>,
-    bytes: usize,
+    // Read on every request by every thread, without a lock or a shared counter; replaced whole
+    // on the rare insert (a route seen for the first time).
+    strings: ArcSwap<HashSet<&'static str, FixedState>>,
+    insert: Mutex<usize>,
 }
 
-fn interned() -> &'static RwLock<Interned> {
-    static INTERNED: OnceLock<RwLock<Interned>> = OnceLock::new();
-    INTERNED.get_or_init(|| {
-        RwLock::new(Interned {
-            strings: HashSet::with_hasher(FixedState::default()),
-            bytes: 0,
-        })
+fn interned() -> &'static Interned {
+    static INTERNED: OnceLock<Interned> = OnceLock::new();
+    INTERNED.get_or_init(|| Interned {
+        strings: ArcSwap::from_pointee(HashSet::with_hasher(FixedState::default())),
+        insert: Mutex::new(0),
     })
 }
 
@@ -49,20 +50,23 @@ pub fn intern(value: &str) -> Option<&'static str> {
     if value.len() > MAX_LEN {
         return None;
     }
-    let set = interned();
-    if let Some(found) = set.read().ok()?.strings.get(value) {
+    let interned = interned();
+    if let Some(found) = interned.strings.load().get(value) {
         return Some(found);
     }
-    let mut set = set.write().ok()?;
-    if let Some(found) = set.strings.get(value) {
+    let mut bytes = interned.insert.lock().ok()?;
+    let strings = interned.strings.load_full();
+    if let Some(found) = strings.get(value) {
         return Some(found);
     }
-    if set.strings.len() >= MAX_STRINGS || set.bytes + value.len() > MAX_BYTES {
+    if strings.len() >= MAX_STRINGS || *bytes + value.len() > MAX_BYTES {
         return None;
     }
     let leaked: &'static str = String::from(value).leak();
-    set.bytes += leaked.len();
-    set.strings.insert(leaked);
+    *bytes += leaked.len();
+    let mut grown = HashSet::clone(&strings);
+    grown.insert(leaked);
+    interned.strings.store(Arc::new(grown));
     Some(leaked)
 }
 

@@ -61,10 +61,13 @@ async fn injects_the_client_span_and_the_server_continues_the_trace() {
         echoed(&body, "traceparent"),
         [traceparent_of(span.span_context())]
     );
+    // The tracewire-axum layer on the server continues the trace under the client span.
     spans
-        .single("server")
+        .single("GET /echo")
         .assert_kind(SpanKind::Server)
-        .assert_child_of(&span);
+        .assert_child_of(&span)
+        .assert_attr_str("http.route", "/echo")
+        .assert_attr_i64("http.response.status_code", 200);
 }
 
 #[tracing::instrument(skip_all)]

@@ -13,11 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::any;
 use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::propagation::BaggagePropagator;
 use reqwest_middleware::ClientWithMiddleware;
-use tracewire_core::instrument::{Instrumentation, Parent, SpanStart};
-use tracewire_core::propagation::{HeaderExtractor, Propagator, TraceContextPropagator};
+use tracewire_core::propagation::{Propagator, TraceContextPropagator};
 use tracewire_reqwest::{TelemetryMiddleware, TelemetryMiddlewareBuilder};
 use tracewire_testing::TelemetryCapture;
 
@@ -50,8 +48,6 @@ struct AppState {
     flaky_failures: AtomicUsize,
     /// The `traceparent` of every call of `/flaky`, in order.
     flaky_traceparents: Mutex<Vec<String>>,
-    /// Records a SERVER span per echo, continuing the received context.
-    server: Option<Instrumentation>,
 }
 
 pub struct TestServer {
@@ -61,32 +57,32 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::with_state(AppState::default()).await
+        Self::with_state(AppState::default(), None).await
     }
 
-    /// A server whose echo endpoint records SERVER spans into `capture`, as an instrumented
-    /// server would (the `tracewire-axum` layer can replace this once it exists).
+    /// A server instrumented with the `tracewire-axum` layer, recording into `capture`.
     pub async fn with_server_spans(capture: &TelemetryCapture) -> Self {
-        let server = Instrumentation::builder("test-server")
+        let layer = tracewire_axum::TelemetryLayer::builder()
             .tracer_provider(capture.tracer_provider())
+            .meter_provider(capture.meter_provider())
+            .propagator(w3c())
             .build();
-        Self::with_state(AppState {
-            server: Some(server),
-            ..AppState::default()
-        })
-        .await
+        Self::with_state(AppState::default(), Some(layer)).await
     }
 
     /// `/flaky` answers 503 to its first `failures` calls, then 200.
     pub async fn flaky(failures: usize) -> Self {
-        Self::with_state(AppState {
-            flaky_failures: AtomicUsize::new(failures),
-            ..AppState::default()
-        })
+        Self::with_state(
+            AppState {
+                flaky_failures: AtomicUsize::new(failures),
+                ..AppState::default()
+            },
+            None,
+        )
         .await
     }
 
-    async fn with_state(state: AppState) -> Self {
+    async fn with_state(state: AppState, layer: Option<tracewire_axum::TelemetryLayer>) -> Self {
         let state = Arc::new(state);
         let app = Router::new()
             .route("/echo", any(echo))
@@ -97,6 +93,10 @@ impl TestServer {
             .route("/slow", any(slow))
             .route("/flaky", any(flaky))
             .with_state(Arc::clone(&state));
+        let app = match layer {
+            Some(layer) => app.layer(layer),
+            None => app,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -117,13 +117,7 @@ impl TestServer {
 }
 
 /// Answers with one `name: value` line per received header value (non-UTF-8 shown lossily).
-async fn echo(State(state): State<Arc<AppState>>, headers: HeaderMap) -> impl IntoResponse {
-    if let Some(server) = &state.server {
-        let parent = w3c().extract(&HeaderExtractor::new(&headers));
-        server
-            .start(SpanStart::new(SpanKind::Server, "server").parent(Parent::Context(parent)))
-            .end();
-    }
+async fn echo(headers: HeaderMap) -> impl IntoResponse {
     let body: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())))
