@@ -115,9 +115,11 @@ impl Inflight {
                 server: server
                     .filter(|_| shared.metrics_server_address)
                     .map(|hp| (StringValue::from(Arc::<str>::from(hp.host)), hp.port)),
-                request_body_size: content_length(&parts.headers),
+                request_body_size: content_length(&parts.headers).filter(|_| shared.opt_in_metrics),
             };
-            values.count_active(instruments, 1);
+            if shared.opt_in_metrics {
+                values.count_active(instruments, 1);
+            }
             values
         });
 
@@ -192,7 +194,9 @@ impl Inflight {
             seconds: duration_seconds(elapsed),
             request_body_size: values.request_body_size,
             response_body_size: match end {
-                End::Complete { response_body_size } => Some(response_body_size),
+                End::Complete { response_body_size } if self.shared.opt_in_metrics => {
+                    Some(response_body_size)
+                }
                 _ => None,
             },
         };
@@ -202,7 +206,11 @@ impl Inflight {
                 key,
                 |_| {
                     let attributes = values.duration_attributes(self.status, error_type);
-                    ServerSeries::bind(&instruments.metrics, attributes.as_slice())
+                    ServerSeries::bind(
+                        &instruments.metrics,
+                        attributes.as_slice(),
+                        self.shared.opt_in_metrics,
+                    )
                 },
                 |series| point.record_bound(series),
             )
@@ -211,7 +219,9 @@ impl Inflight {
             let attributes = values.duration_attributes(self.status, error_type);
             point.record(&instruments.metrics, attributes.as_slice());
         }
-        values.count_active(instruments, -1);
+        if self.shared.opt_in_metrics {
+            values.count_active(instruments, -1);
+        }
     }
 }
 
@@ -506,20 +516,24 @@ impl ServerInstruments {
     }
 }
 
-/// The histograms of one attribute set, bound.
+/// The histograms of one attribute set, bound; the body sizes only when opted in (a bound
+/// instrument is exported even before its first measurement).
 #[derive(Clone)]
 struct ServerSeries {
     duration: BoundHistogram<f64>,
-    request_body_size: BoundHistogram<u64>,
-    response_body_size: BoundHistogram<u64>,
+    body_sizes: Option<(BoundHistogram<u64>, BoundHistogram<u64>)>,
 }
 
 impl ServerSeries {
-    fn bind(metrics: &HttpServerMetrics, attributes: &[KeyValue]) -> Self {
+    fn bind(metrics: &HttpServerMetrics, attributes: &[KeyValue], opt_in: bool) -> Self {
         Self {
             duration: metrics.request_duration.bind(attributes),
-            request_body_size: metrics.request_body_size.bind(attributes),
-            response_body_size: metrics.response_body_size.bind(attributes),
+            body_sizes: opt_in.then(|| {
+                (
+                    metrics.request_body_size.bind(attributes),
+                    metrics.response_body_size.bind(attributes),
+                )
+            }),
         }
     }
 }
@@ -534,11 +548,14 @@ struct Point {
 impl Point {
     fn record_bound(&self, series: &ServerSeries) {
         series.duration.record(self.seconds);
+        let Some((request, response)) = &series.body_sizes else {
+            return;
+        };
         if let Some(size) = self.request_body_size {
-            series.request_body_size.record(size);
+            request.record(size);
         }
         if let Some(size) = self.response_body_size {
-            series.response_body_size.record(size);
+            response.record(size);
         }
     }
 

@@ -54,6 +54,7 @@ impl TelemetryLayer {
             tracing: true,
             metrics: true,
             metrics_server_address: false,
+            opt_in_metrics: false,
             filter: None,
             span_name: None,
             request_headers: Vec::new(),
@@ -109,6 +110,7 @@ pub struct TelemetryLayerBuilder {
     tracing: bool,
     metrics: bool,
     metrics_server_address: bool,
+    opt_in_metrics: bool,
     filter: Option<RequestPredicate>,
     span_name: Option<SpanNamer>,
     request_headers: Vec<String>,
@@ -134,6 +136,20 @@ impl TelemetryLayerBuilder {
     /// Whether to record the HTTP server metrics. Default: `true`.
     pub fn metrics(mut self, enabled: bool) -> Self {
         self.metrics = enabled;
+        self
+    }
+
+    /// Whether to also record the metrics the conventions mark Opt-In:
+    /// `http.server.active_requests` and `http.server.{request,response}.body.size`. Default:
+    /// `false`, as the conventions require; `http.server.request.duration` is always recorded
+    /// when [`metrics`](Self::metrics) is on.
+    ///
+    /// ```
+    /// let layer = tracewire_axum::TelemetryLayer::builder().opt_in_metrics(true).build();
+    /// # let _ = layer;
+    /// ```
+    pub fn opt_in_metrics(mut self, enabled: bool) -> Self {
+        self.opt_in_metrics = enabled;
         self
     }
 
@@ -240,6 +256,7 @@ impl TelemetryLayerBuilder {
                 tracing: self.tracing,
                 metrics: self.metrics.then(OnceLock::new),
                 metrics_server_address: self.metrics_server_address,
+                opt_in_metrics: self.opt_in_metrics,
                 filter: self.filter,
                 span_name: self.span_name,
                 request_headers: HeaderCapture::request(&self.request_headers),
@@ -270,6 +287,7 @@ pub(crate) struct Shared {
     /// `None` when metrics are off; the instruments are created on first use.
     metrics: Option<OnceLock<ServerInstruments>>,
     pub(crate) metrics_server_address: bool,
+    pub(crate) opt_in_metrics: bool,
     filter: Option<RequestPredicate>,
     span_name: Option<SpanNamer>,
     pub(crate) request_headers: HeaderCapture,
@@ -314,6 +332,7 @@ impl fmt::Debug for Shared {
             .field("tracing", &self.tracing)
             .field("metrics", &self.metrics.is_some())
             .field("metrics_server_address", &self.metrics_server_address)
+            .field("opt_in_metrics", &self.opt_in_metrics)
             .field("filter", &self.filter.is_some())
             .field("span_name", &self.span_name.is_some())
             .field("request_headers", &self.request_headers)

@@ -21,7 +21,7 @@ const DURATION_KEYS: [&str; 5] = [
 #[tokio::test]
 async fn duration_histogram_has_the_conventions_attributes_and_buckets() {
     let capture = TelemetryCapture::new();
-    let app = routes().layer(otel_builder(&capture).build());
+    let app = routes().layer(otel_builder(&capture).opt_in_metrics(true).build());
     for uri in ["/users/1", "/users/2?x=1", "/users/3"] {
         let request = Request::get(uri)
             .header("host", "example.com:8080")
@@ -97,7 +97,7 @@ async fn errors_and_unmatched_routes_shape_the_attribute_set() {
 #[tokio::test]
 async fn body_sizes_are_recorded_when_known() {
     let capture = TelemetryCapture::new();
-    let app = routes().layer(otel_builder(&capture).build());
+    let app = routes().layer(otel_builder(&capture).opt_in_metrics(true).build());
     let request = Request::get("/users/1")
         .header("content-length", "5")
         .body(Body::from("hello"))
@@ -119,7 +119,12 @@ async fn body_sizes_are_recorded_when_known() {
 #[tokio::test]
 async fn server_address_is_opt_in() {
     let capture = TelemetryCapture::new();
-    let app = routes().layer(otel_builder(&capture).metrics_server_address(true).build());
+    let app = routes().layer(
+        otel_builder(&capture)
+            .opt_in_metrics(true)
+            .metrics_server_address(true)
+            .build(),
+    );
     let request = Request::get("/users/1")
         .header("host", "example.com:8080")
         .body(Body::empty())
@@ -165,4 +170,30 @@ async fn metrics_can_be_turned_off_and_tracing_off_keeps_them() {
         .metrics()
         .histogram_f64("http.server.request.duration")
         .assert_attr_keys(&DURATION_KEYS);
+}
+
+#[tokio::test]
+async fn opt_in_metrics_are_off_by_default() {
+    let capture = TelemetryCapture::new();
+    let app = routes().layer(otel_builder(&capture).build());
+    let request = Request::get("/users/1")
+        .header("content-length", "5")
+        .body(Body::from("hello"))
+        .unwrap();
+    send(&app, request).await;
+    let metrics = capture.metrics();
+    assert_eq!(
+        metrics
+            .histogram_f64("http.server.request.duration")
+            .points()
+            .len(),
+        1
+    );
+    for opt_in in [
+        "http.server.active_requests",
+        "http.server.request.body.size",
+        "http.server.response.body.size",
+    ] {
+        metrics.assert_absent(opt_in);
+    }
 }

@@ -51,6 +51,8 @@ fn ours(tracer: &SdkTracerProvider, meter: &SdkMeterProvider, tracing: bool) -> 
         TelemetryLayer::builder()
             .tracer_provider(tracer)
             .meter_provider(meter)
+            // Like the anchor: active requests and body sizes too (Opt-In in the conventions).
+            .opt_in_metrics(true)
             .tracing(tracing)
             .build(),
     )
