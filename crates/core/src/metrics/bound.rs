@@ -116,3 +116,25 @@ impl<K, V> fmt::Debug for BoundCache<K, V> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_once_per_key_and_refuses_new_keys_when_full() {
+        let cache: BoundCache<u16, u32> = BoundCache::new(2);
+        let mut binds = 0;
+        let mut bind = |key: &u16| {
+            binds += 1;
+            u32::from(*key) * 10
+        };
+        assert_eq!(cache.with(200, &mut bind, |bound| *bound), Some(2000));
+        assert_eq!(cache.with(200, &mut bind, |bound| *bound), Some(2000));
+        assert_eq!(cache.with(404, &mut bind, |bound| *bound), Some(4040));
+        // Full: a new key is refused (the caller records with attributes), known ones still work.
+        assert_eq!(cache.with(500, &mut bind, |bound| *bound), None);
+        assert_eq!(cache.with(404, &mut bind, |bound| *bound), Some(4040));
+        assert_eq!((cache.len(), binds), (2, 2));
+    }
+}
