@@ -159,10 +159,10 @@ fn dropped_sample_path_allocates_no_more_than_the_sdk_span_itself() {
             ours - ours_untraced
         );
     }
-    // Propagation, metrics, the future and the body: the `http.route` copy for the metric
-    // attributes plus two allocations not yet attributed (see the README); a regression guard.
+    // Propagation, metrics, the future and the body: the incoming context the propagation API
+    // allocates, and one more box in axum's layered route (see the README).
     assert!(
-        ours_untraced - floor <= 3.0,
+        ours_untraced - floor <= 2.0,
         "{ours_untraced} vs floor {floor}"
     );
 }
