@@ -5,13 +5,14 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use http::{Extensions, HeaderMap};
+use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter};
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue, StringValue};
 use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next, Result};
 use tracewire_core::context::current_context;
 use tracewire_core::instrument::{ActiveSpan, Instrumentation, InstrumentationBuilder, SpanStart};
-use tracewire_core::metrics::{HttpClientMetrics, duration_seconds};
+use tracewire_core::metrics::{BoundCache, HttpClientMetrics, duration_seconds};
 use tracewire_core::propagation::{HeaderInjector, Propagator};
 use tracewire_core::semconv::error::ERROR_TYPE;
 use tracewire_core::semconv::http::{
@@ -75,7 +76,7 @@ struct Shared {
     user_agent: bool,
     metrics: bool,
     active_requests: bool,
-    instruments: OnceLock<HttpClientMetrics>,
+    instruments: OnceLock<ClientInstruments>,
 }
 
 impl fmt::Debug for TelemetryMiddleware {
@@ -365,25 +366,20 @@ impl Shared {
         }
 
         let metrics = self.metrics.then(|| {
-            let mut attributes = Vec::with_capacity(8);
-            attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, method.as_str()));
-            if let Some(address) = address {
-                attributes.push(KeyValue::new(SERVER_ADDRESS, address));
-            }
-            if let Some(port) = port {
-                attributes.push(server_port(port));
-            }
-            attributes.push(KeyValue::new(URL_SCHEME, scheme));
-            if let Some(template) = template {
-                attributes.push(KeyValue::new(URL_TEMPLATE, template));
-            }
+            let endpoint = Endpoint {
+                method: method.as_str(),
+                address,
+                port,
+                scheme,
+                template,
+            };
             let instruments = self.instruments();
             if self.active_requests {
-                instruments.active_requests.add(1, &attributes);
+                instruments.count_active(&endpoint, 1);
             }
             AttemptMetrics {
                 instruments,
-                attributes,
+                endpoint,
                 active_requests: self.active_requests,
             }
         });
@@ -394,9 +390,12 @@ impl Shared {
         }
     }
 
-    fn instruments(&self) -> &HttpClientMetrics {
-        self.instruments
-            .get_or_init(|| HttpClientMetrics::new(self.instrumentation.meter()))
+    fn instruments(&self) -> &ClientInstruments {
+        self.instruments.get_or_init(|| ClientInstruments {
+            metrics: HttpClientMetrics::new(self.instrumentation.meter()),
+            durations: BoundCache::default(),
+            active: BoundCache::default(),
+        })
     }
 }
 
@@ -410,21 +409,20 @@ struct Attempt<'a> {
 }
 
 struct AttemptMetrics<'a> {
-    instruments: &'a HttpClientMetrics,
-    attributes: Vec<KeyValue>,
+    instruments: &'a ClientInstruments,
+    endpoint: Endpoint,
     active_requests: bool,
 }
 
 impl Attempt<'_> {
     fn finish(mut self, result: &Result<Response>) {
-        let mut outcome = Vec::with_capacity(3);
-        let error = match result {
+        let mut ending = Ending::default();
+        ending.error = match result {
             Ok(response) => {
                 let status = response.status().as_u16();
-                outcome.push(response_status_code(status));
-                if let Some(version) = protocol_version(response.version()) {
-                    outcome.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
-                }
+                ending.status = Some(status);
+                ending.protocol_version = protocol_version(response.version());
+                self.span.set_attributes(ending.response_attributes());
                 if !self.response_headers.is_empty() && self.span.is_recording() {
                     self.span
                         .set_attributes(self.response_headers.capture(response.headers()));
@@ -446,35 +444,134 @@ impl Attempt<'_> {
                 Some(kind)
             }
         };
-        self.span.set_attributes(outcome.iter().cloned());
-        if let Some(error) = error {
-            outcome.push(KeyValue::new(ERROR_TYPE, error));
-        }
-        self.record(outcome);
+        self.record(ending);
     }
 
-    fn record(&mut self, outcome: Vec<KeyValue>) {
+    fn record(&mut self, ending: Ending) {
         let Some(metrics) = self.metrics.take() else {
             return;
         };
         let AttemptMetrics {
             instruments,
-            mut attributes,
+            endpoint,
             active_requests,
         } = metrics;
         if active_requests {
-            instruments.active_requests.add(-1, &attributes);
+            instruments.count_active(&endpoint, -1);
         }
-        attributes.extend(outcome);
-        instruments
-            .request_duration
-            .record(duration_seconds(self.span.elapsed()), &attributes);
+        let seconds = duration_seconds(self.span.elapsed());
+        let series = Series { endpoint, ending };
+        let bound = instruments.durations.with(
+            series.clone(),
+            |series| {
+                instruments
+                    .metrics
+                    .request_duration
+                    .bind(&series.attributes())
+            },
+            |duration| duration.record(seconds),
+        );
+        if bound.is_none() {
+            instruments
+                .metrics
+                .request_duration
+                .record(seconds, &series.attributes());
+        }
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
-        self.record(Vec::new());
+        self.record(Ending::default());
+    }
+}
+
+/// The instruments of one middleware, and their bound series.
+struct ClientInstruments {
+    metrics: HttpClientMetrics,
+    durations: BoundCache<Series, BoundHistogram<f64>>,
+    active: BoundCache<Endpoint, BoundUpDownCounter<i64>>,
+}
+
+impl ClientInstruments {
+    /// Adds `delta` to `http.client.active_requests`, on the counter bound to `endpoint`.
+    fn count_active(&self, endpoint: &Endpoint, delta: i64) {
+        let bound = self.active.with(
+            endpoint.clone(),
+            |endpoint| self.metrics.active_requests.bind(&endpoint.attributes()),
+            |counter| counter.add(delta),
+        );
+        if bound.is_none() {
+            self.metrics
+                .active_requests
+                .add(delta, &endpoint.attributes());
+        }
+    }
+}
+
+/// What the metric attributes known before the response are made of; a cheap key to the
+/// instruments bound to them (the values are `'static` or reference-counted).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Endpoint {
+    method: &'static str,
+    address: Option<StringValue>,
+    port: Option<u16>,
+    scheme: StringValue,
+    template: Option<StringValue>,
+}
+
+impl Endpoint {
+    fn attributes(&self) -> Vec<KeyValue> {
+        let mut attributes = Vec::with_capacity(8);
+        attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, self.method));
+        if let Some(address) = &self.address {
+            attributes.push(KeyValue::new(SERVER_ADDRESS, address.clone()));
+        }
+        if let Some(port) = self.port {
+            attributes.push(server_port(port));
+        }
+        attributes.push(KeyValue::new(URL_SCHEME, self.scheme.clone()));
+        if let Some(template) = &self.template {
+            attributes.push(KeyValue::new(URL_TEMPLATE, template.clone()));
+        }
+        attributes
+    }
+}
+
+/// How an attempt ended: nothing is known when the caller dropped it.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+struct Ending {
+    status: Option<u16>,
+    protocol_version: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+impl Ending {
+    /// `http.response.status_code` and `network.protocol.version`, span and metric alike.
+    fn response_attributes(&self) -> impl Iterator<Item = KeyValue> {
+        let status = self.status.map(response_status_code);
+        let version = self
+            .protocol_version
+            .map(|version| KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
+        status.into_iter().chain(version)
+    }
+}
+
+/// One `http.client.request.duration` series.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Series {
+    endpoint: Endpoint,
+    ending: Ending,
+}
+
+impl Series {
+    fn attributes(&self) -> Vec<KeyValue> {
+        let mut attributes = self.endpoint.attributes();
+        attributes.extend(self.ending.response_attributes());
+        if let Some(error) = self.ending.error {
+            attributes.push(KeyValue::new(ERROR_TYPE, error));
+        }
+        attributes
     }
 }
 
