@@ -202,18 +202,21 @@ impl Inflight {
         };
         let key = values.series_key(self.status, error_type);
         let bound = key.and_then(|key| {
-            instruments.series.with(
-                key,
-                |_| {
-                    let attributes = values.duration_attributes(self.status, error_type);
-                    ServerSeries::bind(
-                        &instruments.metrics,
-                        attributes.as_slice(),
-                        self.shared.opt_in_metrics,
-                    )
-                },
-                |series| point.record_bound(series),
-            )
+            instruments
+                .series
+                .with(
+                    key,
+                    |_| {
+                        let attributes = values.duration_attributes(self.status, error_type);
+                        ServerSeries::bind(
+                            &instruments.metrics,
+                            attributes.as_slice(),
+                            self.shared.opt_in_metrics,
+                        )
+                    },
+                    |series| point.record_bound(series),
+                )
+                .ok()
         });
         if bound.is_none() {
             let attributes = values.duration_attributes(self.status, error_type);
@@ -385,17 +388,20 @@ impl MetricValues {
             .filter(|_| self.server.is_none())
             .map(|scheme| (self.method, scheme));
         let bound = key.and_then(|key| {
-            instruments.active.with(
-                key,
-                |_| {
-                    let attributes = self.active_attributes();
-                    instruments
-                        .metrics
-                        .active_requests
-                        .bind(attributes.as_slice())
-                },
-                |counter| counter.add(delta),
-            )
+            instruments
+                .active
+                .with(
+                    key,
+                    |_| {
+                        let attributes = self.active_attributes();
+                        instruments
+                            .metrics
+                            .active_requests
+                            .bind(attributes.as_slice())
+                    },
+                    |counter| counter.add(delta),
+                )
+                .ok()
         });
         if bound.is_none() {
             instruments

@@ -461,8 +461,8 @@ impl Attempt<'_> {
         }
         let seconds = duration_seconds(self.span.elapsed());
         let series = Series { endpoint, ending };
-        let bound = instruments.durations.with(
-            series.clone(),
+        let unbound = instruments.durations.with(
+            series,
             |series| {
                 instruments
                     .metrics
@@ -471,7 +471,7 @@ impl Attempt<'_> {
             },
             |duration| duration.record(seconds),
         );
-        if bound.is_none() {
+        if let Err(series) = unbound {
             instruments
                 .metrics
                 .request_duration
@@ -496,12 +496,12 @@ struct ClientInstruments {
 impl ClientInstruments {
     /// Adds `delta` to `http.client.active_requests`, on the counter bound to `endpoint`.
     fn count_active(&self, endpoint: &Endpoint, delta: i64) {
-        let bound = self.active.with(
+        let unbound = self.active.with(
             endpoint.clone(),
             |endpoint| self.metrics.active_requests.bind(&endpoint.attributes()),
             |counter| counter.add(delta),
         );
-        if bound.is_none() {
+        if let Err(endpoint) = unbound {
             self.metrics
                 .active_requests
                 .add(delta, &endpoint.attributes());

@@ -184,8 +184,7 @@ impl Call {
             attributes.push(KeyValue::new(ERROR_TYPE, Value::from(error_type)));
         }
         self.common
-            .call_duration()
-            .record(duration_seconds(span.elapsed()), &attributes);
+            .record_duration(duration_seconds(span.elapsed()), attributes);
         span.end();
     }
 

@@ -18,9 +18,10 @@ pub const DEFAULT_BOUND_SETS: usize = 2000;
 ///
 /// Recording with attributes costs the SDK a hash of every key and value and a map lookup per
 /// measurement; a bound instrument (`Histogram::bind`) skips both. An adapter builds its key
-/// from `Copy` parts, looks it up here (a short hash of a few words), binds its instruments on
-/// the first miss, and records on the bound handles. When the cache is full, [`BoundCache::with`]
-/// returns `None` and the adapter records with attributes as usual, so nothing is lost.
+/// from cheap parts (`'static` or reference-counted values, or the attribute list itself when it
+/// owns one anyway), looks it up here (one fast hash, no lock), binds its instruments on the
+/// first miss, and records on the bound handles. When the cache is full, [`BoundCache::with`]
+/// hands the key back and the adapter records with attributes as usual, so nothing is lost.
 ///
 /// Bound instruments need the SDK's `experimental_metrics_bound_instruments` feature, which
 /// `tracewire-core` enables on the `opentelemetry_sdk` it shares with the application. A meter
@@ -39,11 +40,12 @@ pub const DEFAULT_BOUND_SETS: usize = 2000;
 /// let histogram = provider.meter("example").f64_histogram("op.duration").build();
 /// let cache = BoundCache::new(100);
 /// for status in [200_u16, 404, 200] {
-///     cache.with(
+///     let recorded = cache.with(
 ///         status,
 ///         |status| histogram.bind(&[KeyValue::new("status", i64::from(*status))]),
 ///         |bound| bound.record(0.25),
 ///     );
+///     assert!(recorded.is_ok());
 /// }
 /// assert_eq!(cache.len(), 2);
 /// ```
@@ -66,30 +68,32 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundCache<K, V> {
     }
 
     /// Runs `record` on the instruments bound for `key`, binding them with `bind` on first use;
-    /// `None` when `key` is new and the cache is full (record with attributes instead).
+    /// `Err(key)` when `key` is new and the cache is full (record with attributes instead).
     pub fn with<R>(
         &self,
         key: K,
         bind: impl FnOnce(&K) -> V,
         record: impl FnOnce(&V) -> R,
-    ) -> Option<R> {
+    ) -> Result<R, K> {
         if let Some(bound) = self.sets.load().get(&key) {
-            return Some(record(bound));
+            return Ok(record(bound));
         }
-        let _inserting = self.insert.lock().ok()?;
+        let Ok(_inserting) = self.insert.lock() else {
+            return Err(key);
+        };
         let sets = self.sets.load_full();
         if let Some(bound) = sets.get(&key) {
-            return Some(record(bound));
+            return Ok(record(bound));
         }
         if sets.len() >= self.capacity {
-            return None;
+            return Err(key);
         }
         let bound = bind(&key);
         let result = record(&bound);
         let mut grown = HashMap::clone(&sets);
         grown.insert(key, bound);
         self.sets.store(Arc::new(grown));
-        Some(result)
+        Ok(result)
     }
 
     /// The number of attribute sets bound so far.
@@ -129,12 +133,12 @@ mod tests {
             binds += 1;
             u32::from(*key) * 10
         };
-        assert_eq!(cache.with(200, &mut bind, |bound| *bound), Some(2000));
-        assert_eq!(cache.with(200, &mut bind, |bound| *bound), Some(2000));
-        assert_eq!(cache.with(404, &mut bind, |bound| *bound), Some(4040));
-        // Full: a new key is refused (the caller records with attributes), known ones still work.
-        assert_eq!(cache.with(500, &mut bind, |bound| *bound), None);
-        assert_eq!(cache.with(404, &mut bind, |bound| *bound), Some(4040));
+        assert_eq!(cache.with(200, &mut bind, |bound| *bound), Ok(2000));
+        assert_eq!(cache.with(200, &mut bind, |bound| *bound), Ok(2000));
+        assert_eq!(cache.with(404, &mut bind, |bound| *bound), Ok(4040));
+        // Full: a new key is handed back (the caller records with attributes), known ones work.
+        assert_eq!(cache.with(500, &mut bind, |bound| *bound), Err(500));
+        assert_eq!(cache.with(404, &mut bind, |bound| *bound), Ok(4040));
         assert_eq!((cache.len(), binds), (2, 2));
     }
 }
