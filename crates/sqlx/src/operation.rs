@@ -152,11 +152,13 @@ impl<DB: Driver> Operation<DB> {
 
 impl<DB: Driver> Drop for Operation<DB> {
     fn drop(&mut self) {
+        let metrics = self.shared.metrics();
         if let Some(rows) = self.returned_rows {
             self.span.set_attribute(KeyValue::new(
                 db::DB_RESPONSE_RETURNED_ROWS,
                 i64::try_from(rows).unwrap_or(i64::MAX),
             ));
+            metrics.returned_rows.record(rows, &self.metric_attributes);
         }
         if self.affected_rows > 0 {
             self.span.set_attribute(KeyValue::new(
@@ -164,10 +166,9 @@ impl<DB: Driver> Drop for Operation<DB> {
                 i64::try_from(self.affected_rows).unwrap_or(i64::MAX),
             ));
         }
-        self.shared.record_operation(
+        metrics.operation_duration.record(
             duration_seconds(self.span.elapsed()),
-            self.returned_rows,
-            std::mem::take(&mut self.metric_attributes),
+            &self.metric_attributes,
         );
     }
 }

@@ -8,10 +8,9 @@ use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, stream};
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::BoundHistogram;
 use sqlx::{Either, Execute, Executor, SqlStr};
 use tracewire_core::instrument::Instrumentation;
-use tracewire_core::metrics::{BoundCache, DbClientMetrics, duration_seconds};
+use tracewire_core::metrics::{DbClientMetrics, duration_seconds};
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::{self, SERVER_ADDRESS, db};
 
@@ -186,7 +185,6 @@ impl<DB: Driver> PoolBuilder<DB> {
             base: OnceLock::new(),
             endpoint,
             metrics: OnceLock::new(),
-            series: BoundCache::default(),
             pool_metrics,
             pool: self.pool,
         };
@@ -225,9 +223,6 @@ pub(crate) struct Shared<DB: Driver> {
     base: OnceLock<Arc<Base>>,
     pub(crate) endpoint: Endpoint,
     metrics: OnceLock<DbClientMetrics>,
-    /// The operation series, bound: an operation owns its attribute list, so the list (and
-    /// whether rows were counted) is the key.
-    series: BoundCache<(Vec<KeyValue>, bool), OperationSeries>,
     pool_metrics: PoolMetrics,
     pub(crate) pool: sqlx::Pool<DB>,
 }
@@ -279,39 +274,9 @@ impl<DB: Driver> Shared<DB> {
         }
     }
 
-    fn metrics(&self) -> &DbClientMetrics {
+    pub(crate) fn metrics(&self) -> &DbClientMetrics {
         self.metrics
             .get_or_init(|| DbClientMetrics::new(self.instrumentation.meter()))
-    }
-
-    /// Records one operation's duration and, when counted, its returned rows.
-    pub(crate) fn record_operation(
-        &self,
-        seconds: f64,
-        rows: Option<u64>,
-        attributes: Vec<KeyValue>,
-    ) {
-        let metrics = self.metrics();
-        let unbound = self.series.with(
-            (attributes, rows.is_some()),
-            |(attributes, counted)| OperationSeries {
-                duration: metrics.operation_duration.bind(attributes),
-                // A bound instrument is exported even before its first measurement.
-                returned_rows: counted.then(|| metrics.returned_rows.bind(attributes)),
-            },
-            |series| {
-                series.duration.record(seconds);
-                if let (Some(bound), Some(rows)) = (&series.returned_rows, rows) {
-                    bound.record(rows);
-                }
-            },
-        );
-        if let Err((attributes, _)) = unbound {
-            metrics.operation_duration.record(seconds, &attributes);
-            if let Some(rows) = rows {
-                metrics.returned_rows.record(rows, &attributes);
-            }
-        }
     }
 
     pub(crate) fn pool_metrics(&self) -> &PoolMetrics {
@@ -414,11 +379,4 @@ impl<'a, DB: Driver> sqlx::Acquire<'a> for &'_ Pool<DB> {
         let pool = self.shared.pool.clone();
         Box::pin(async move { pool.begin().await })
     }
-}
-
-/// The instruments bound to one operation series.
-#[derive(Clone)]
-struct OperationSeries {
-    duration: BoundHistogram<f64>,
-    returned_rows: Option<BoundHistogram<u64>>,
 }

@@ -184,7 +184,8 @@ impl Call {
             attributes.push(KeyValue::new(ERROR_TYPE, Value::from(error_type)));
         }
         self.common
-            .record_duration(duration_seconds(span.elapsed()), attributes);
+            .call_duration()
+            .record(duration_seconds(span.elapsed()), &attributes);
         span.end();
     }
 

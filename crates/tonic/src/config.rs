@@ -6,10 +6,9 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use http::{Extensions, HeaderMap};
-use opentelemetry::KeyValue;
-use opentelemetry::metrics::{BoundHistogram, Histogram};
+use opentelemetry::metrics::Histogram;
 use tracewire_core::instrument::{Instrumentation, InstrumentationBuilder};
-use tracewire_core::metrics::{BoundCache, RpcClientMetrics, RpcServerMetrics};
+use tracewire_core::metrics::{RpcClientMetrics, RpcServerMetrics};
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::http::HeaderCapture;
 use tracewire_core::semconv::rpc::{RpcAttributeNames, split_method_path};
@@ -104,9 +103,6 @@ pub(crate) struct Common {
     pub(crate) request_metadata: Vec<HeaderCapture>,
     pub(crate) response_metadata: Vec<HeaderCapture>,
     call_duration: OnceLock<Histogram<f64>>,
-    /// The call-duration series, bound: a call owns its attribute list anyway, so the list is
-    /// the key (one fast hash instead of the SDK's hash and lookup per measurement).
-    durations: BoundCache<Vec<KeyValue>, BoundHistogram<f64>>,
 }
 
 impl Common {
@@ -120,21 +116,8 @@ impl Common {
         self.span_name.as_ref().map(|name| name(request))
     }
 
-    /// Records one call's duration with its attributes, on the bound series when there is room.
-    pub(crate) fn record_duration(&self, seconds: f64, attributes: Vec<KeyValue>) {
-        let histogram = self.call_duration();
-        let unbound = self.durations.with(
-            attributes,
-            |attributes| histogram.bind(attributes),
-            |duration| duration.record(seconds),
-        );
-        if let Err(attributes) = unbound {
-            histogram.record(seconds, &attributes);
-        }
-    }
-
     /// `rpc.{server,client}.call.duration`, created on first use.
-    fn call_duration(&self) -> &Histogram<f64> {
+    pub(crate) fn call_duration(&self) -> &Histogram<f64> {
         self.call_duration.get_or_init(|| {
             let meter = self.instrumentation.meter();
             match self.side {
@@ -303,7 +286,6 @@ impl<S> Builder<S> {
             filter: self.filter,
             span_name: self.span_name,
             call_duration: OnceLock::new(),
-            durations: BoundCache::default(),
         };
         (Arc::new(common), self.side)
     }
