@@ -16,6 +16,8 @@
 //! - [`context`]: spawning work with the current context and reading the current trace id.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod ascii;
+
 pub mod context;
 pub mod instrument;
 pub mod intern;

@@ -9,7 +9,7 @@ use opentelemetry::{
 };
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use super::list;
+use crate::ascii;
 
 const BAGGAGE: &str = "baggage";
 static FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [BAGGAGE.to_owned()]);
@@ -111,7 +111,7 @@ impl TextMapPropagator for BaggagePropagator {
             return cx.clone();
         }
         let mut baggage = Baggage::new();
-        for (key, value, metadata) in list::split(header, b',')
+        for (key, value, metadata) in ascii::split(header, b',')
             .take(MAX_MEMBERS)
             .filter_map(member)
         {
@@ -128,18 +128,19 @@ impl TextMapPropagator for BaggagePropagator {
 /// Parses one list member into its key, decoded value and decoded properties (joined with
 /// `;`); `None` when it is malformed.
 fn member(member: &str) -> Option<(&str, String, String)> {
-    let mut parts = list::split(member, b';');
-    let (key, value) = list::split_once(parts.next()?, b'=')?;
-    let key = list::trim_ows(key);
-    let value = list::trim_ows(value);
+    let mut parts = ascii::split(member, b';');
+    let (key, value) = ascii::split_once(parts.next()?, b'=')?;
+    let key = ascii::trim_ows(key);
+    let value = ascii::trim_ows(value);
     if !is_token(key) || !value.bytes().all(is_baggage_octet) {
         return None;
     }
     let mut metadata = String::new();
     for property in parts {
-        let property = list::trim_ows(property);
-        let (key, value) = list::split_once(property, b'=').unwrap_or((property, ""));
-        if !is_token(list::trim_ows(key)) || !list::trim_ows(value).bytes().all(is_baggage_octet) {
+        let property = ascii::trim_ows(property);
+        let (key, value) = ascii::split_once(property, b'=').unwrap_or((property, ""));
+        if !is_token(ascii::trim_ows(key)) || !ascii::trim_ows(value).bytes().all(is_baggage_octet)
+        {
             return None;
         }
         if !metadata.is_empty() {

@@ -27,7 +27,6 @@ mod env;
 mod handle;
 mod hex;
 mod jaeger;
-mod list;
 mod trace_context;
 
 pub use baggage::BaggagePropagator;

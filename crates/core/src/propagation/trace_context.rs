@@ -8,7 +8,8 @@ use opentelemetry::{
     trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 
-use super::{hex, list};
+use super::hex;
+use crate::ascii;
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
@@ -128,7 +129,7 @@ fn hex_byte(high: u8, low: u8) -> Option<u8> {
 
 /// Parses a `traceparent` value; `None` when it is invalid.
 fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
-    let bytes = list::trim_ows(value).as_bytes();
+    let bytes = ascii::trim_ows(value).as_bytes();
     if bytes.len() < TRACEPARENT_LEN || bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;
     }
@@ -190,10 +191,10 @@ fn format_tracestate(trace_state: &TraceState) -> Option<String> {
 /// Non-empty list members of a `tracestate` value, split at their first `=`; `None` for a member
 /// without `=`.
 fn members(header: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
-    list::split(header, b',')
-        .map(list::trim_ows)
+    ascii::split(header, b',')
+        .map(ascii::trim_ows)
         .filter(|member| !member.is_empty())
-        .map(|member| list::split_once(member, b'='))
+        .map(|member| ascii::split_once(member, b'='))
 }
 
 /// Parses a `tracestate` value; `None` when the whole header must be discarded.

@@ -9,6 +9,8 @@ use http::header::{FORWARDED, HOST};
 use http::uri::{Authority, Uri};
 use http::{HeaderMap, HeaderName};
 
+use crate::ascii;
+
 // `HeaderName`s, not `&str`s: a lookup by `&str` validates and lowercases the name every time.
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -41,7 +43,7 @@ impl<'a> HostPort<'a> {
         // costs more than the whole parse of a typical `Host`.
         let value = value.trim_ascii();
         if let Some(bracketed) = value.strip_prefix('[') {
-            let (host, rest) = split_at_byte(bracketed, b']')?;
+            let (host, rest) = ascii::split_once(bracketed, b']')?;
             host.parse::<Ipv6Addr>().ok()?;
             let port = match rest {
                 "" => None,
@@ -49,18 +51,12 @@ impl<'a> HostPort<'a> {
             };
             return Some(Self { host, port });
         }
-        let (host, port) = match split_at_byte(value, b':') {
+        let (host, port) = match ascii::split_once(value, b':') {
             Some((host, port)) => (host, parse_optional_port(port)?),
             None => (value, None),
         };
         is_reg_name(host).then_some(Self { host, port })
     }
-}
-
-/// `value` split around the first `byte` (an ASCII delimiter), which is dropped.
-fn split_at_byte(value: &str, byte: u8) -> Option<(&str, &str)> {
-    let at = value.bytes().position(|b| b == byte)?;
-    Some((value.get(..at)?, value.get(at + 1..)?))
 }
 
 /// A port after `:`: empty means no port (RFC 3986 allows `host:`); otherwise 1-5 digits.

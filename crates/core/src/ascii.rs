@@ -1,7 +1,8 @@
-//! Splitting and trimming for the list-valued headers (`tracestate`, `baggage`), on bytes.
+//! Splitting and trimming header values at ASCII delimiters, on bytes: list-valued propagation
+//! headers (`tracestate`, `baggage`) and `Host`-like values.
 //!
 //! `str::split` and `str::trim_matches` search with `memchr` and decode characters, which costs
-//! more than the search itself on the few dozen bytes these headers hold. Separators are ASCII,
+//! more than the search itself on the few dozen bytes these values hold. Separators are ASCII,
 //! and an ASCII byte is always a character boundary, so slicing at its position is valid UTF-8.
 
 /// Whether `byte` is optional whitespace (`OWS`: space or tab).
@@ -10,7 +11,7 @@ fn is_ows(byte: &u8) -> bool {
 }
 
 /// `s` without optional whitespace at either end.
-pub(super) fn trim_ows(s: &str) -> &str {
+pub(crate) fn trim_ows(s: &str) -> &str {
     let bytes = s.as_bytes();
     let Some(start) = bytes.iter().position(|b| !is_ows(b)) else {
         return "";
@@ -23,7 +24,7 @@ pub(super) fn trim_ows(s: &str) -> &str {
 }
 
 /// The parts of `s` between occurrences of the ASCII `separator`, like `str::split`.
-pub(super) fn split(s: &str, separator: u8) -> impl Iterator<Item = &str> {
+pub(crate) fn split(s: &str, separator: u8) -> impl Iterator<Item = &str> {
     let mut rest = Some(s);
     std::iter::from_fn(move || {
         let current = rest?;
@@ -41,7 +42,7 @@ pub(super) fn split(s: &str, separator: u8) -> impl Iterator<Item = &str> {
 }
 
 /// `s` split at the first ASCII `separator`, like `str::split_once`.
-pub(super) fn split_once(s: &str, separator: u8) -> Option<(&str, &str)> {
+pub(crate) fn split_once(s: &str, separator: u8) -> Option<(&str, &str)> {
     let at = s.bytes().position(|b| b == separator)?;
     Some((&s[..at], &s[at + 1..]))
 }
