@@ -17,8 +17,7 @@ use tracewire_core::metrics::duration_seconds;
 use tracewire_core::semconv::Outcome;
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 use tracewire_core::semconv::rpc::{
-    GrpcCode, RPC_METHOD, RPC_METHOD_ORIGINAL, SYSTEM_GRPC, client_outcome, method_name,
-    server_outcome,
+    GrpcCode, RPC_METHOD, RPC_METHOD_ORIGINAL, SYSTEM_GRPC, client_outcome, server_outcome,
 };
 
 use crate::body::ResponseBody;
@@ -36,15 +35,23 @@ pub(crate) enum Method<'a> {
 }
 
 impl Method<'_> {
-    /// Appends `rpc.system.name` and `rpc.method` (or `_OTHER` and `rpc.method_original`), the
-    /// attributes spans and measurements share.
-    pub(crate) fn push_attributes(&self, common: &Common, attributes: &mut Vec<KeyValue>) {
+    /// Appends `rpc.system.name` and `rpc.method` (or `_OTHER`), the attributes spans and
+    /// measurements share, and returns the default span name: `{rpc.method}`, or `grpc` for an
+    /// unknown method.
+    pub(crate) fn push_attributes(
+        &self,
+        common: &Common,
+        attributes: &mut Vec<KeyValue>,
+    ) -> Cow<'static, str> {
         common.names.push_system(SYSTEM_GRPC, attributes);
         match *self {
             Method::Known { service, method } => {
-                common.names.push_method(service, method, attributes);
+                common.names.push_method(service, method, attributes)
             }
-            Method::Unknown { .. } => attributes.push(KeyValue::new(RPC_METHOD, OTHER)),
+            Method::Unknown { .. } => {
+                attributes.push(KeyValue::new(RPC_METHOD, OTHER));
+                Cow::Borrowed(SYSTEM_GRPC)
+            }
         }
     }
 
@@ -55,14 +62,6 @@ impl Method<'_> {
             Method::Unknown { original } => {
                 Some(KeyValue::new(RPC_METHOD_ORIGINAL, original.to_owned()))
             }
-        }
-    }
-
-    /// The default span name: `{rpc.method}`, or `grpc` for an unknown method.
-    pub(crate) fn span_name(&self) -> Cow<'static, str> {
-        match *self {
-            Method::Known { service, method } => method_name(service, method),
-            Method::Unknown { .. } => Cow::Borrowed(SYSTEM_GRPC),
         }
     }
 }

@@ -489,7 +489,8 @@ impl RpcAttributeNames {
         );
     }
 
-    /// Appends `rpc.method` (and the old `rpc.service`) for a recognised method.
+    /// Appends `rpc.method` (and the old `rpc.service`) for a recognised method, and returns the
+    /// fully qualified [`method_name`] (the default span name), so callers need not build it again.
     ///
     /// ```
     /// use tracewire_core::semconv::{rpc::RpcAttributeNames, stability::StabilityMode};
@@ -502,11 +503,17 @@ impl RpcAttributeNames {
     /// The values are [interned](crate::intern) (a method is named by the service definition),
     /// or reference-counted once the interner is full, so adapters copy them to their metric
     /// attributes without allocating.
-    pub fn push_method(&self, service: &str, method: &str, attributes: &mut Vec<KeyValue>) {
+    pub fn push_method(
+        &self,
+        service: &str,
+        method: &str,
+        attributes: &mut Vec<KeyValue>,
+    ) -> Cow<'static, str> {
+        let name = method_name(service, method);
         let value = if self.fully_qualified_method {
-            match method_name(service, method) {
-                Cow::Borrowed(name) => StringValue::from(name),
-                Cow::Owned(name) => StringValue::from(Arc::<str>::from(name)),
+            match &name {
+                Cow::Borrowed(name) => StringValue::from(*name),
+                Cow::Owned(name) => StringValue::from(Arc::<str>::from(name.as_str())),
             }
         } else {
             shared(method)
@@ -515,6 +522,7 @@ impl RpcAttributeNames {
         if let Some(key) = self.service {
             attributes.push(KeyValue::new(key, shared(service)));
         }
+        name
     }
 
     /// Appends the status attribute(s): the name as a string and/or the old integer.

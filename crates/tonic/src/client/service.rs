@@ -90,7 +90,7 @@ where
 
         let method = resolve(&request);
         let mut metric_attributes = Vec::with_capacity(7);
-        method.push_attributes(common, &mut metric_attributes);
+        let default_name = method.push_attributes(common, &mut metric_attributes);
         if self.options.server.is_empty() {
             if let Some(server) = client_server_address(request.uri()) {
                 metric_attributes.push(KeyValue::new(SERVER_ADDRESS, server.host.to_owned()));
@@ -107,7 +107,7 @@ where
         }
         let name = common
             .custom_span_name(&RequestView::new(&request))
-            .unwrap_or_else(|| method.span_name());
+            .unwrap_or(default_name);
 
         let span = common.instrumentation.start(
             SpanStart::new(SpanKind::Client, name)

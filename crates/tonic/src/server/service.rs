@@ -86,7 +86,7 @@ where
 
         let method = self.options.resolve(view.path());
         let mut metric_attributes = Vec::with_capacity(6);
-        method.push_attributes(common, &mut metric_attributes);
+        let default_name = method.push_attributes(common, &mut metric_attributes);
         let mut attributes = Vec::with_capacity(metric_attributes.len() + 6);
         attributes.extend(metric_attributes.iter().cloned());
         attributes.extend(method.original());
@@ -108,9 +108,7 @@ where
         for capture in &common.request_metadata {
             attributes.extend(capture.capture(request.headers()));
         }
-        let name = common
-            .custom_span_name(&view)
-            .unwrap_or_else(|| method.span_name());
+        let name = common.custom_span_name(&view).unwrap_or(default_name);
         let deadline = request
             .headers()
             .get(GRPC_TIMEOUT_HEADER)
