@@ -1,6 +1,7 @@
 //! The telemetry of one request in flight: started by the service, carried by the response future
 //! and then the response body, finished exactly once (at the body's end, on failure, or on drop).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,10 +10,8 @@ use axum::extract::{ConnectInfo, MatchedPath, OriginalUri};
 use http::header::{CONTENT_LENGTH, USER_AGENT};
 use http::request::Parts;
 use http::response::Parts as ResponseParts;
-use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
-use std::borrow::Cow;
-
 use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, Parent, SpanStart};
 use tracewire_core::intern::intern;

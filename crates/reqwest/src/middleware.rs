@@ -16,8 +16,8 @@ use tracewire_core::metrics::{BoundCache, HttpClientMetrics, duration_seconds};
 use tracewire_core::propagation::{HeaderInjector, Propagator};
 use tracewire_core::semconv::error::ERROR_TYPE;
 use tracewire_core::semconv::http::{
-    HTTP_REQUEST_METHOD, HeaderCapture, client_outcome, normalize_method, protocol_version,
-    resend_count, response_status_code, span_name,
+    HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD_ORIGINAL, HeaderCapture, client_outcome,
+    normalize_method, protocol_version, resend_count, response_status_code, span_name,
 };
 use tracewire_core::semconv::url::{URL_FULL, URL_SCHEME, URL_TEMPLATE, redact_url_full};
 use tracewire_core::semconv::{
@@ -322,30 +322,31 @@ impl Shared {
     fn start(&self, request: &Request, template: Option<StringValue>, resends: u32) -> Attempt<'_> {
         let url = request.url();
         let method = normalize_method(request.method().as_str());
-        let address = server_address(url);
-        let port = url.port_or_known_default();
-        let scheme = scheme_value(url.scheme());
-
-        let name = match &self.span_namer {
-            Some(namer) => namer(request, template.as_ref().map(StringValue::as_str)),
-            None => span_name(&method, template.as_ref().map(StringValue::as_str)),
+        // What the duration metric is keyed by; the span gets the same attributes and more.
+        let endpoint = Endpoint {
+            method: method.as_str(),
+            address: server_address(url),
+            port: url.port_or_known_default(),
+            scheme: scheme_value(url.scheme()),
+            template,
         };
-        let mut attributes = Vec::with_capacity(9);
-        method.push_attributes(&mut attributes);
-        if let Some(address) = &address {
-            attributes.push(KeyValue::new(SERVER_ADDRESS, address.clone()));
-        }
-        if let Some(port) = port {
-            attributes.push(server_port(port));
+
+        let template = endpoint.template.as_ref().map(StringValue::as_str);
+        let name = match &self.span_namer {
+            Some(namer) => namer(request, template),
+            None => span_name(&method, template),
+        };
+        let mut attributes = endpoint.attributes();
+        if let Some(original) = method.original() {
+            attributes.push(KeyValue::new(
+                HTTP_REQUEST_METHOD_ORIGINAL,
+                original.to_owned(),
+            ));
         }
         attributes.push(KeyValue::new(
             URL_FULL,
             redact_url_full(url.as_str()).into_owned(),
         ));
-        attributes.push(KeyValue::new(URL_SCHEME, scheme.clone()));
-        if let Some(template) = &template {
-            attributes.push(KeyValue::new(URL_TEMPLATE, template.clone()));
-        }
         if resends > 0 {
             attributes.push(resend_count(resends));
         }
@@ -366,13 +367,6 @@ impl Shared {
         }
 
         let metrics = self.metrics.then(|| {
-            let endpoint = Endpoint {
-                method: method.as_str(),
-                address,
-                port,
-                scheme,
-                template,
-            };
             let instruments = self.instruments();
             if self.active_requests {
                 instruments.count_active(&endpoint, 1);
@@ -522,7 +516,8 @@ struct Endpoint {
 
 impl Endpoint {
     fn attributes(&self) -> Vec<KeyValue> {
-        let mut attributes = Vec::with_capacity(8);
+        // Room for what the span (4 more) or a duration series (3 more) appends.
+        let mut attributes = Vec::with_capacity(9);
         attributes.push(KeyValue::new(HTTP_REQUEST_METHOD, self.method));
         if let Some(address) = &self.address {
             attributes.push(KeyValue::new(SERVER_ADDRESS, address.clone()));
