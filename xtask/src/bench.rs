@@ -260,35 +260,43 @@ fn machine() -> Machine {
 }
 
 /// One group's numbers: the floor, ours by variant, the anchors.
-struct Scenario<'a> {
+/// One scenario's floor and our variants, for overheads and ratios: of criterion's mean times
+/// here, of instruction counts in `cargo xtask instructions`.
+pub(crate) struct Scenario<'a> {
     floor: Option<f64>,
     ours: BTreeMap<&'a str, f64>,
 }
 
 impl<'a> Scenario<'a> {
-    fn of(measurements: &[&'a Measurement]) -> Self {
-        let floor = measurements
-            .iter()
-            .find(|m| classify(&m.id) == Role::Floor)
-            .map(|m| m.mean_ns);
-        let ours = measurements
-            .iter()
-            .filter_map(|m| match classify(&m.id) {
-                Role::Ours { variant } => Some((variant, m.mean_ns)),
+    /// From each id of the group and its value.
+    pub(crate) fn new(values: impl IntoIterator<Item = (&'a str, f64)> + Clone) -> Self {
+        let floor = values
+            .clone()
+            .into_iter()
+            .find(|(id, _)| classify(id) == Role::Floor)
+            .map(|(_, value)| value);
+        let ours = values
+            .into_iter()
+            .filter_map(|(id, value)| match classify(id) {
+                Role::Ours { variant } => Some((variant, value)),
                 _ => None,
             })
             .collect();
         Self { floor, ours }
     }
 
-    fn overhead(&self, mean_ns: f64) -> f64 {
-        mean_ns - self.floor.unwrap_or(0.0)
+    fn of(measurements: &[&'a Measurement]) -> Self {
+        Self::new(measurements.iter().map(|m| (m.id.as_str(), m.mean_ns)))
+    }
+
+    pub(crate) fn overhead(&self, value: f64) -> f64 {
+        value - self.floor.unwrap_or(0.0)
     }
 
     /// Our overhead over the anchor's, for the anchor's variant.
-    fn ratio(&self, variant: &str, anchor_ns: f64) -> Option<f64> {
+    pub(crate) fn ratio(&self, variant: &str, anchor: f64) -> Option<f64> {
         let ours = self.overhead(*self.ours.get(variant)?);
-        let anchor = self.overhead(anchor_ns);
+        let anchor = self.overhead(anchor);
         (anchor > 0.0).then(|| ours.max(0.0) / anchor)
     }
 }

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::bench::{Role, classify};
+use crate::bench::{Role, Scenario, classify};
 use crate::{cargo_command, now_utc, output_of, parse_flags, workspace_root};
 
 const USAGE: &str = "usage: cargo xtask instructions [--iterations N] BENCH..";
@@ -134,43 +134,59 @@ fn count(executable: &Path, full: &str, iterations: u64, out: &Path) -> Result<u
 fn markdown(bench: &str, counts: &BTreeMap<String, Vec<(String, u64)>>) -> String {
     let mut out = format!("\n## `{bench}`\n");
     for (group, ids) in counts {
-        let floor = ids
-            .iter()
-            .find(|(id, _)| classify(id) == Role::Floor)
-            .map_or(0, |(_, count)| *count);
-        let ours: BTreeMap<&str, u64> = ids
-            .iter()
-            .filter_map(|(id, count)| match classify(id) {
-                Role::Ours { variant } => Some((variant, *count)),
-                _ => None,
-            })
-            .collect();
+        let scenario = Scenario::new(ids.iter().map(|(id, count)| (id.as_str(), *count as f64)));
         let _ = write!(
             out,
             "\n### `{group}`\n\n| id | instructions | overhead | ours / this anchor |\n|---|---|---|---|\n"
         );
         for (id, count) in ids {
-            let overhead = count.saturating_sub(floor);
-            let ratio = match classify(id) {
-                Role::Anchor { variant, .. } => ours
-                    .get(variant)
-                    .filter(|_| overhead > 0)
-                    .map(|mine| {
-                        format!(
-                            "**{:.2}**",
-                            mine.saturating_sub(floor) as f64 / overhead as f64
-                        )
-                    })
-                    .unwrap_or_else(|| "—".to_owned()),
-                _ => String::new(),
-            };
-            let overhead = if classify(id) == Role::Floor {
-                "floor".to_owned()
-            } else {
-                format!("+{overhead}")
+            let count_f64 = *count as f64;
+            let (overhead, ratio) = match classify(id) {
+                Role::Floor => ("floor".to_owned(), String::new()),
+                role => {
+                    let ratio = match role {
+                        Role::Anchor { variant, .. } => scenario
+                            .ratio(variant, count_f64)
+                            .map_or_else(|| "—".to_owned(), |ratio| format!("**{ratio:.2}**")),
+                        _ => String::new(),
+                    };
+                    (format!("{:+}", scenario.overhead(count_f64)), ratio)
+                }
             };
             let _ = writeln!(out, "| `{id}` | {count} | {overhead} | {ratio} |");
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overheads_and_ratios_pair_by_variant() {
+        let group = [
+            ("bare", 1000),
+            ("tracewire/sampled", 1300),
+            ("anchor/other/sampled", 1600),
+            ("anchor/other/dropped", 1500),
+        ]
+        .map(|(id, count)| (id.to_owned(), count));
+        let counts = BTreeMap::from([("axum".to_owned(), group.to_vec())]);
+        let report = markdown("axum", &counts);
+        assert!(report.contains("| `bare` | 1000 | floor |  |"), "{report}");
+        assert!(
+            report.contains("| `tracewire/sampled` | 1300 | +300 |  |"),
+            "{report}"
+        );
+        assert!(
+            report.contains("| `anchor/other/sampled` | 1600 | +600 | **0.50** |"),
+            "{report}"
+        );
+        // No `tracewire/dropped` to pair with.
+        assert!(
+            report.contains("| `anchor/other/dropped` | 1500 | +500 | — |"),
+            "{report}"
+        );
+    }
 }
