@@ -15,7 +15,7 @@ use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, Parent, SpanStart};
 use tracewire_core::intern::intern;
-use tracewire_core::metrics::{BoundCache, HttpServerMetrics, duration_seconds};
+use tracewire_core::metrics::{BoundCache, ByAddress, HttpServerMetrics, duration_seconds};
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 use tracewire_core::semconv::http::{
     HTTP_REQUEST_METHOD, HTTP_ROUTE, HostPort, NormalizedMethod, client_address_from_headers,
@@ -59,6 +59,16 @@ struct MetricValues {
     protocol_version: Option<&'static str>,
     server: Option<(StringValue, Option<u16>)>,
     request_body_size: Option<u64>,
+    /// Where the request was counted in `http.server.active_requests` (when opted in).
+    active: Option<ActiveSeries>,
+}
+
+/// The `http.server.active_requests` series of a request, kept from its start to count it out
+/// at its end without a second lookup.
+enum ActiveSeries {
+    Bound(BoundUpDownCounter<i64>),
+    /// Not in the bound cache: counted with its attributes, both ways.
+    Unbound,
 }
 
 impl Inflight {
@@ -105,7 +115,7 @@ impl Inflight {
                 .insert(RequestSpan::new(span.context().clone()));
         }
         let metrics = shared.metrics().map(|instruments| {
-            let values = MetricValues {
+            let mut values = MetricValues {
                 method,
                 scheme,
                 route,
@@ -115,9 +125,10 @@ impl Inflight {
                     .filter(|_| shared.metrics_server_address)
                     .map(|hp| (StringValue::from(Arc::<str>::from(hp.host)), hp.port)),
                 request_body_size: content_length(&parts.headers).filter(|_| shared.opt_in_metrics),
+                active: None,
             };
             if shared.opt_in_metrics {
-                values.count_active(instruments, 1);
+                values.active = Some(values.count_in(instruments));
             }
             values
         });
@@ -221,8 +232,8 @@ impl Inflight {
             let attributes = values.duration_attributes(self.status, error_type);
             point.record(&instruments.metrics, attributes.as_slice());
         }
-        if self.shared.opt_in_metrics {
-            values.count_active(instruments, -1);
+        if let Some(active) = &values.active {
+            values.count_out(instruments, active);
         }
     }
 }
@@ -368,24 +379,24 @@ impl MetricValues {
             return None;
         }
         Some(SeriesKey {
-            method: self.method,
-            scheme: static_str(&self.scheme)?,
+            method: ByAddress(self.method),
+            scheme: ByAddress(static_str(&self.scheme)?),
             route: match &self.route {
-                Some(route) => Some(static_str(route)?),
+                Some(route) => Some(ByAddress(static_str(route)?)),
                 None => None,
             },
-            protocol_version: self.protocol_version,
+            protocol_version: self.protocol_version.map(ByAddress),
             status,
-            error_type,
+            error_type: error_type.map(ByAddress),
         })
     }
 
-    /// Adds `delta` to `http.server.active_requests`, on a bound counter when the series has a
-    /// `'static` key.
-    fn count_active(&self, instruments: &ServerInstruments, delta: i64) {
+    /// Adds the request to `http.server.active_requests`, on a bound counter when the series
+    /// has a `'static` key.
+    fn count_in(&self, instruments: &ServerInstruments) -> ActiveSeries {
         let key = static_str(&self.scheme)
             .filter(|_| self.server.is_none())
-            .map(|scheme| (self.method, scheme));
+            .map(|scheme| (ByAddress(self.method), ByAddress(scheme)));
         let bound = key.and_then(|key| {
             instruments
                 .active
@@ -398,15 +409,33 @@ impl MetricValues {
                             .active_requests
                             .bind(attributes.as_slice())
                     },
-                    |counter| counter.add(delta),
+                    |counter| {
+                        counter.add(1);
+                        counter.clone()
+                    },
                 )
                 .ok()
         });
-        if bound.is_none() {
-            instruments
+        match bound {
+            Some(counter) => ActiveSeries::Bound(counter),
+            None => {
+                instruments
+                    .metrics
+                    .active_requests
+                    .add(1, self.active_attributes().as_slice());
+                ActiveSeries::Unbound
+            }
+        }
+    }
+
+    /// Takes the request out of `http.server.active_requests`, from the series it was counted in.
+    fn count_out(&self, instruments: &ServerInstruments, active: &ActiveSeries) {
+        match active {
+            ActiveSeries::Bound(counter) => counter.add(-1),
+            ActiveSeries::Unbound => instruments
                 .metrics
                 .active_requests
-                .add(delta, self.active_attributes().as_slice());
+                .add(-1, self.active_attributes().as_slice()),
         }
     }
 
@@ -493,22 +522,23 @@ fn static_str(value: &Cow<'static, str>) -> Option<&'static str> {
     }
 }
 
-/// What identifies a duration / body-size series when all of its attributes are `'static`.
+/// What identifies a duration / body-size series when all of its attributes are `'static`
+/// (literals and interned routes, compared by address).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SeriesKey {
-    method: &'static str,
-    scheme: &'static str,
-    route: Option<&'static str>,
-    protocol_version: Option<&'static str>,
+    method: ByAddress,
+    scheme: ByAddress,
+    route: Option<ByAddress>,
+    protocol_version: Option<ByAddress>,
     status: Option<u16>,
-    error_type: Option<&'static str>,
+    error_type: Option<ByAddress>,
 }
 
 /// The instruments of one layer, and their bound series.
 pub(crate) struct ServerInstruments {
     pub(crate) metrics: HttpServerMetrics,
     series: BoundCache<SeriesKey, ServerSeries>,
-    active: BoundCache<(&'static str, &'static str), BoundUpDownCounter<i64>>,
+    active: BoundCache<(ByAddress, ByAddress), BoundUpDownCounter<i64>>,
 }
 
 impl ServerInstruments {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -110,6 +110,49 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundCache<K, V> {
 impl<K: Hash + Eq + Clone, V: Clone> Default for BoundCache<K, V> {
     fn default() -> Self {
         Self::new(DEFAULT_BOUND_SETS)
+    }
+}
+
+/// A `'static` string as part of a [`BoundCache`] key, compared and hashed by address and
+/// length instead of by content: a literal or an interned string is one copy, so its address
+/// identifies it without reading its bytes on every lookup.
+///
+/// Two copies of the same text at different addresses are two keys; both bind the same
+/// attribute set, which the SDK resolves to one series, so the cost is one more cache entry,
+/// never a wrong measurement. Use it only for strings whose copies are few (literals, interned
+/// values, type names), never for text built per request.
+///
+/// ```
+/// use tracewire_core::metrics::ByAddress;
+///
+/// static GET: &str = "GET";
+/// assert_eq!(ByAddress(GET), ByAddress(GET));
+/// assert_eq!(ByAddress(GET).as_str(), "GET");
+/// let copy: &'static str = String::from("GET").leak();
+/// assert_ne!(ByAddress(GET), ByAddress(copy));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ByAddress(pub &'static str);
+
+impl ByAddress {
+    /// The string.
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl PartialEq for ByAddress {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for ByAddress {}
+
+impl Hash for ByAddress {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0.as_ptr().addr());
+        state.write_usize(self.0.len());
     }
 }
 

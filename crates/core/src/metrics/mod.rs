@@ -7,7 +7,7 @@
 
 mod bound;
 
-pub use bound::{BoundCache, DEFAULT_BOUND_SETS};
+pub use bound::{BoundCache, ByAddress, DEFAULT_BOUND_SETS};
 
 use std::time::Duration;
 
