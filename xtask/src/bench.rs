@@ -1,8 +1,10 @@
 //! `cargo xtask bench`: every overhead benchmark in one run, then BENCHMARKS.md.
 //!
 //! The benches follow the naming convention of crates/benchmarks/README.md: a criterion group is
-//! a scenario; in it `bare` is the floor, `tracewire[/<variant>]` is ours and
-//! `anchor/<crate>[/<variant>]` an anchor, paired with ours by variant. Results go to a fresh
+//! a scenario; in it `bare` is the floor, `tracewire[/<variant>]` is ours,
+//! `anchor/<crate>[/<variant>]` an anchor, paired with ours by variant, and `direct[/<variant>]`
+//! the same telemetry made directly with the OpenTelemetry API (the least any instrumentation
+//! pays), paired the same way. Results go to a fresh
 //! `CRITERION_HOME`, so the report never mixes runs.
 
 use std::collections::BTreeMap;
@@ -49,6 +51,7 @@ pub(crate) enum Role<'a> {
     Floor,
     Ours { variant: &'a str },
     Anchor { krate: &'a str, variant: &'a str },
+    Direct { variant: &'a str },
     Diagnostic,
 }
 
@@ -61,6 +64,12 @@ pub(crate) fn classify(id: &str) -> Role<'_> {
     }
     if let Some(variant) = id.strip_prefix("tracewire/") {
         return Role::Ours { variant };
+    }
+    if id == "direct" {
+        return Role::Direct { variant: "" };
+    }
+    if let Some(variant) = id.strip_prefix("direct/") {
+        return Role::Direct { variant };
     }
     match id
         .strip_prefix("anchor/")
@@ -265,6 +274,7 @@ fn machine() -> Machine {
 pub(crate) struct Scenario<'a> {
     floor: Option<f64>,
     ours: BTreeMap<&'a str, f64>,
+    direct: BTreeMap<&'a str, f64>,
 }
 
 impl<'a> Scenario<'a> {
@@ -275,14 +285,24 @@ impl<'a> Scenario<'a> {
             .into_iter()
             .find(|(id, _)| classify(id) == Role::Floor)
             .map(|(_, value)| value);
-        let ours = values
-            .into_iter()
-            .filter_map(|(id, value)| match classify(id) {
-                Role::Ours { variant } => Some((variant, value)),
+        let by_variant = |wanted: fn(Role<'a>) -> Option<&'a str>| {
+            values
+                .clone()
+                .into_iter()
+                .filter_map(|(id, value)| Some((wanted(classify(id))?, value)))
+                .collect()
+        };
+        Self {
+            floor,
+            ours: by_variant(|role| match role {
+                Role::Ours { variant } => Some(variant),
                 _ => None,
-            })
-            .collect();
-        Self { floor, ours }
+            }),
+            direct: by_variant(|role| match role {
+                Role::Direct { variant } => Some(variant),
+                _ => None,
+            }),
+        }
     }
 
     fn of(measurements: &[&'a Measurement]) -> Self {
@@ -295,9 +315,19 @@ impl<'a> Scenario<'a> {
 
     /// Our overhead over the anchor's, for the anchor's variant.
     pub(crate) fn ratio(&self, variant: &str, anchor: f64) -> Option<f64> {
-        let ours = self.overhead(*self.ours.get(variant)?);
+        self.ratio_of(self.ours.get(variant)?, anchor)
+    }
+
+    /// The direct API's overhead over the anchor's: the lowest ratio any instrumentation of
+    /// this variant could reach.
+    pub(crate) fn direct_ratio(&self, variant: &str, anchor: f64) -> Option<f64> {
+        self.ratio_of(self.direct.get(variant)?, anchor)
+    }
+
+    fn ratio_of(&self, value: &f64, anchor: f64) -> Option<f64> {
+        let value = self.overhead(*value);
         let anchor = self.overhead(anchor);
-        (anchor > 0.0).then(|| ours.max(0.0) / anchor)
+        (anchor > 0.0).then(|| value.max(0.0) / anchor)
     }
 }
 
@@ -326,10 +356,12 @@ fn markdown(
         md,
         "\n**Overhead** = mean time − the floor (`bare`, the framework alone; 0 when the scenario \
          has none). **Ratio** = our overhead / the anchor's overhead for the same variant: below 1 \
-         we add less than the anchor. Times are criterion's mean, ± the half-width of its 95% \
-         confidence interval.\n\n## Ratios\n\n\
-         | scenario | variant | anchor | our overhead | anchor overhead | ours / anchor |\n\
-         |---|---|---|---|---|---|"
+         we add less than the anchor. **Direct API** = the same telemetry made by hand with the \
+         OpenTelemetry API (`direct/<variant>`, where the scenario has one): its ratio is the \
+         lowest any instrumentation could reach. Times are criterion's mean, ± the half-width of \
+         its 95% confidence interval.\n\n## Ratios\n\n\
+         | scenario | variant | anchor | our overhead | anchor overhead | ours / anchor | direct API / anchor |\n\
+         |---|---|---|---|---|---|---|"
     );
     for (_, measurements) in sections {
         for (group, ms) in groups(measurements) {
@@ -344,13 +376,16 @@ fn markdown(
                     .map(|ours| scenario.overhead(*ours));
                 let _ = writeln!(
                     md,
-                    "| `{group}` | {} | {krate} | {} | {} | {} |",
+                    "| `{group}` | {} | {krate} | {} | {} | {} | {} |",
                     if variant.is_empty() { "—" } else { variant },
                     ours.map_or_else(|| "no `tracewire` counterpart".to_owned(), signed_time),
                     signed_time(scenario.overhead(m.mean_ns)),
                     scenario
                         .ratio(variant, m.mean_ns)
                         .map_or_else(|| "—".to_owned(), |r| format!("**{r:.2}**")),
+                    scenario
+                        .direct_ratio(variant, m.mean_ns)
+                        .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}")),
                 );
             }
         }
@@ -378,6 +413,7 @@ fn markdown(
                 let (role, ratio) = match classify(&m.id) {
                     Role::Floor => ("floor", None),
                     Role::Ours { .. } => ("ours", None),
+                    Role::Direct { .. } => ("direct API", None),
                     Role::Anchor { variant, .. } => {
                         ("anchor", Some(scenario.ratio(variant, m.mean_ns)))
                     }
@@ -418,8 +454,9 @@ fn groups(measurements: &[Measurement]) -> Vec<(&str, Vec<&Measurement>)> {
         ms.sort_by_key(|m| match classify(&m.id) {
             Role::Floor => 0,
             Role::Ours { .. } => 1,
-            Role::Anchor { .. } => 2,
-            Role::Diagnostic => 3,
+            Role::Direct { .. } => 2,
+            Role::Anchor { .. } => 3,
+            Role::Diagnostic => 4,
         });
     }
     groups
@@ -477,6 +514,10 @@ mod tests {
                 variant: "traceparent/10_app"
             }
         );
+        assert_eq!(
+            classify("direct/dropped"),
+            Role::Direct { variant: "dropped" }
+        );
         assert_eq!(classify("anchor/"), Role::Diagnostic);
         assert_eq!(classify("carrier_setup_and_drop"), Role::Diagnostic);
         assert_eq!(classify("tracewire_sampled"), Role::Diagnostic);
@@ -512,6 +553,25 @@ mod tests {
             scenario.ratio("sampled", 90.0),
             None,
             "anchor within noise of the floor"
+        );
+    }
+
+    #[test]
+    fn the_direct_api_pairs_with_anchors_by_variant() {
+        let ms = [
+            m("bare", 100.0),
+            m("direct/sampled", 120.0),
+            m("anchor/x/sampled", 180.0),
+            m("anchor/x/dropped", 150.0),
+        ];
+        let refs: Vec<&Measurement> = ms.iter().collect();
+        let scenario = Scenario::of(&refs);
+        assert_eq!(scenario.direct_ratio("sampled", 180.0), Some(0.25));
+        assert_eq!(scenario.direct_ratio("dropped", 150.0), None);
+        assert_eq!(
+            scenario.ratio("sampled", 180.0),
+            None,
+            "no tracewire/sampled"
         );
     }
 

@@ -137,23 +137,31 @@ fn markdown(bench: &str, counts: &BTreeMap<String, Vec<(String, u64)>>) -> Strin
         let scenario = Scenario::new(ids.iter().map(|(id, count)| (id.as_str(), *count as f64)));
         let _ = write!(
             out,
-            "\n### `{group}`\n\n| id | instructions | overhead | ours / this anchor |\n|---|---|---|---|\n"
+            "\n### `{group}`\n\n| id | instructions | overhead | ours / this anchor | direct API / this anchor |\n|---|---|---|---|---|\n"
         );
         for (id, count) in ids {
             let count_f64 = *count as f64;
-            let (overhead, ratio) = match classify(id) {
-                Role::Floor => ("floor".to_owned(), String::new()),
+            let (overhead, ratio, direct) = match classify(id) {
+                Role::Floor => ("floor".to_owned(), String::new(), String::new()),
                 role => {
-                    let ratio = match role {
-                        Role::Anchor { variant, .. } => scenario
-                            .ratio(variant, count_f64)
-                            .map_or_else(|| "—".to_owned(), |ratio| format!("**{ratio:.2}**")),
-                        _ => String::new(),
+                    let (ratio, direct) = match role {
+                        Role::Anchor { variant, .. } => (
+                            scenario
+                                .ratio(variant, count_f64)
+                                .map_or_else(|| "—".to_owned(), |ratio| format!("**{ratio:.2}**")),
+                            scenario
+                                .direct_ratio(variant, count_f64)
+                                .map_or_else(|| "—".to_owned(), |ratio| format!("{ratio:.2}")),
+                        ),
+                        _ => (String::new(), String::new()),
                     };
-                    (format!("{:+}", scenario.overhead(count_f64)), ratio)
+                    (format!("{:+}", scenario.overhead(count_f64)), ratio, direct)
                 }
             };
-            let _ = writeln!(out, "| `{id}` | {count} | {overhead} | {ratio} |");
+            let _ = writeln!(
+                out,
+                "| `{id}` | {count} | {overhead} | {ratio} | {direct} |"
+            );
         }
     }
     out
@@ -168,24 +176,32 @@ mod tests {
         let group = [
             ("bare", 1000),
             ("tracewire/sampled", 1300),
+            ("direct/sampled", 1150),
             ("anchor/other/sampled", 1600),
             ("anchor/other/dropped", 1500),
         ]
         .map(|(id, count)| (id.to_owned(), count));
         let counts = BTreeMap::from([("axum".to_owned(), group.to_vec())]);
         let report = markdown("axum", &counts);
-        assert!(report.contains("| `bare` | 1000 | floor |  |"), "{report}");
         assert!(
-            report.contains("| `tracewire/sampled` | 1300 | +300 |  |"),
+            report.contains("| `bare` | 1000 | floor |  |  |"),
             "{report}"
         );
         assert!(
-            report.contains("| `anchor/other/sampled` | 1600 | +600 | **0.50** |"),
+            report.contains("| `tracewire/sampled` | 1300 | +300 |  |  |"),
             "{report}"
         );
-        // No `tracewire/dropped` to pair with.
         assert!(
-            report.contains("| `anchor/other/dropped` | 1500 | +500 | — |"),
+            report.contains("| `anchor/other/sampled` | 1600 | +600 | **0.50** | 0.25 |"),
+            "{report}"
+        );
+        assert!(
+            report.contains("| `direct/sampled` | 1150 | +150 |  |  |"),
+            "{report}"
+        );
+        // No `tracewire/dropped` or `direct/dropped` to pair with.
+        assert!(
+            report.contains("| `anchor/other/dropped` | 1500 | +500 | — | — |"),
             "{report}"
         );
     }

@@ -5,22 +5,33 @@
 //! - `tracewire/*`: our `ClientLayer` + `ServerLayer`, OpenTelemetry-only world (sampled with
 //!   metrics, sampled spans only, sampled out) and `tracing` world (sampled, through the bridge);
 //! - `anchor/*`: `tonic-tracing-opentelemetry` client + server layers in the `tracing` world,
-//!   which is the only world it supports.
+//!   which is the only world it supports;
+//! - `direct/tracing-world/sampled`: the same spans written by hand (see [`direct_client`] and
+//!   [`direct_server`]), the least any instrumentation of this call pays in that world.
 //!
 //! Run: `cargo bench -p tracewire-benchmarks --bench tonic -- --warm-up-time 1 --measurement-time 3`
 #![allow(missing_docs, clippy::unwrap_used, unreachable_pub)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use opentelemetry::KeyValue;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt as _, Tracer as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::runtime::Builder;
-use tower::Layer;
+use tonic::body::Body;
+use tower::{Layer, ServiceExt as _};
 use tracewire_benchmarks::{bench_or_profile, dropping_provider, sampled_provider};
 use tracewire_core::instrument::SpanBackend;
-use tracewire_core::propagation::{TraceContextPropagator, install_global};
+use tracewire_core::propagation::{
+    HeaderExtractor, HeaderInjector, TraceContextPropagator, install_global,
+};
 use tracewire_tonic::{ClientLayer, ServerLayer};
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 mod pb {
@@ -122,6 +133,81 @@ fn ours(
     }
 }
 
+/// The benchmarked method, named once: a hand-written instrumentation knows its one method.
+const METHOD: &str = "tracewire.test.v1.Echo/Unary";
+
+/// The client side of `direct/tracing-world/sampled`: an OpenTelemetry API span (as ours makes
+/// client spans in that world) parented on the current `tracing` span, with the same start
+/// attributes, its context injected into the request, ended with the response head. No status
+/// from the trailers, no metrics: a floor, not an equal.
+fn direct_client<S>(
+    inner: S,
+    provider: &SdkTracerProvider,
+) -> impl tower::Service<Request<Body>, Response = S::Response, Error = S::Error> + Clone
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>> + Clone,
+{
+    let tracer = provider.tracer("direct");
+    let propagator = TraceContextPropagator::new();
+    tower::service_fn(move |mut request: Request<Body>| {
+        let mut inner = inner.clone();
+        let parent = tracing::Span::current().context();
+        let span = tracer.build_with_context(
+            SpanBuilder::from_name(METHOD)
+                .with_kind(SpanKind::Client)
+                .with_attributes([
+                    KeyValue::new("rpc.system.name", "grpc"),
+                    KeyValue::new("rpc.method", METHOD),
+                    KeyValue::new("server.address", "127.0.0.1"),
+                    KeyValue::new("server.port", 50051_i64),
+                ]),
+            &parent,
+        );
+        let cx = parent.with_span(span);
+        propagator.inject_context(&cx, &mut HeaderInjector(request.headers_mut()));
+        async move {
+            let response = inner
+                .ready()
+                .await?
+                .call(request)
+                .with_context(cx.clone())
+                .await;
+            cx.span().end();
+            response
+        }
+    })
+}
+
+/// The server side of `direct/tracing-world/sampled`: the caller's context extracted, a
+/// `tracing` SERVER span with the same start attributes (the address copied from the request)
+/// parented on it and current while the handler runs, ended with the response head.
+fn direct_server<S>(
+    inner: S,
+) -> impl tower::Service<Request<Body>, Response = S::Response, Error = S::Error> + Clone
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>> + Clone,
+{
+    let propagator = TraceContextPropagator::new();
+    tower::service_fn(move |request: Request<Body>| {
+        let mut inner = inner.clone();
+        let parent = propagator.extract(&HeaderExtractor::new(request.headers()));
+        let (address, port) = request.uri().authority().map_or(("", None), |authority| {
+            (authority.host(), authority.port_u16().map(i64::from))
+        });
+        let span = tracing::info_span!(
+            "server",
+            otel.name = METHOD,
+            otel.kind = "server",
+            rpc.system.name = "grpc",
+            rpc.method = METHOD,
+            server.address = address,
+            server.port = port,
+        );
+        let _ = span.set_parent(parent);
+        async move { inner.ready().await?.call(request).instrument(span).await }
+    })
+}
+
 fn unary(c: &mut Criterion) {
     install_global(TraceContextPropagator::new());
     // One thread: the handler runs inside the client's future, under the bench's dispatcher.
@@ -159,6 +245,20 @@ fn unary(c: &mut Criterion) {
             &mut group,
             "tonic_unary",
             "tracewire/tracing-world/sampled",
+            || rt.block_on(client.unary(request())).unwrap(),
+        );
+    }
+
+    let mut client = EchoClient::new(direct_client(
+        direct_server(EchoServer::new(Service)),
+        &sampled,
+    ));
+    {
+        let _world = tracing::dispatcher::set_default(&dispatch);
+        bench_or_profile(
+            &mut group,
+            "tonic_unary",
+            "direct/tracing-world/sampled",
             || rt.block_on(client.unary(request())).unwrap(),
         );
     }

@@ -17,7 +17,8 @@ use tracewire_core::metrics::duration_seconds;
 use tracewire_core::semconv::Outcome;
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 use tracewire_core::semconv::rpc::{
-    GrpcCode, RPC_METHOD, RPC_METHOD_ORIGINAL, SYSTEM_GRPC, client_outcome, server_outcome,
+    GRPC_STATUS_HEADER, GrpcCode, RPC_METHOD, RPC_METHOD_ORIGINAL, SYSTEM_GRPC, client_outcome,
+    server_outcome,
 };
 
 use crate::body::ResponseBody;
@@ -25,8 +26,6 @@ use crate::config::{Common, Side};
 
 /// The span status description of a call whose response carried no `grpc-status`.
 pub(crate) const MISSING_STATUS: &str = "response ended without grpc-status";
-
-const GRPC_STATUS: &str = "grpc-status";
 
 /// The method a call names, as far as the instrumentation recognises it.
 pub(crate) enum Method<'a> {
@@ -154,7 +153,7 @@ impl Call {
                 if span.is_recording() {
                     capture(&self.common, &span, trailers);
                 }
-                trailers.get(GRPC_STATUS).map(|value| {
+                trailers.get(&GRPC_STATUS_HEADER).map(|value| {
                     GrpcCode::from_header_value(value.as_bytes()).unwrap_or(GrpcCode::Unknown)
                 })
             }
@@ -214,7 +213,7 @@ fn capture(common: &Common, span: &ActiveSpan, headers: &HeaderMap) {
 /// response; an unparseable value reads as `UNKNOWN`, as gRPC clients do), else the code gRPC
 /// infers from a non-200 HTTP status; `None` when the status must come from the trailers.
 pub(crate) fn head_status(status: StatusCode, headers: &HeaderMap) -> Option<GrpcCode> {
-    match headers.get(GRPC_STATUS) {
+    match headers.get(&GRPC_STATUS_HEADER) {
         Some(value) => {
             Some(GrpcCode::from_header_value(value.as_bytes()).unwrap_or(GrpcCode::Unknown))
         }
@@ -256,12 +255,12 @@ mod tests {
             head_status(StatusCode::NOT_FOUND, &headers),
             Some(GrpcCode::Unimplemented)
         );
-        headers.insert(GRPC_STATUS, HeaderValue::from_static("5"));
+        headers.insert(GRPC_STATUS_HEADER, HeaderValue::from_static("5"));
         assert_eq!(
             head_status(StatusCode::OK, &headers),
             Some(GrpcCode::NotFound)
         );
-        headers.insert(GRPC_STATUS, HeaderValue::from_static("99"));
+        headers.insert(GRPC_STATUS_HEADER, HeaderValue::from_static("99"));
         assert_eq!(
             head_status(StatusCode::OK, &headers),
             Some(GrpcCode::Unknown)

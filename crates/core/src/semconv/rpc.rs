@@ -178,8 +178,12 @@ impl GrpcCode {
     }
 }
 
-/// The `grpc-timeout` request header: the call's deadline relative to its start.
-pub const GRPC_TIMEOUT_HEADER: &str = "grpc-timeout";
+/// The `grpc-timeout` request header: the call's deadline relative to its start. A
+/// [`HeaderName`](http::HeaderName), so a lookup does not parse the name again.
+pub const GRPC_TIMEOUT_HEADER: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
+
+/// The `grpc-status` response header or trailer.
+pub const GRPC_STATUS_HEADER: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 /// Parses a `grpc-timeout` value (`TimeoutValue TimeoutUnit`: 1 to 8 ASCII digits and one of
 /// `H`, `M`, `S`, `m`, `u`, `n`). `None` for anything else.

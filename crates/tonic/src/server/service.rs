@@ -111,7 +111,7 @@ where
         let name = common.custom_span_name(&view).unwrap_or(default_name);
         let deadline = request
             .headers()
-            .get(GRPC_TIMEOUT_HEADER)
+            .get(&GRPC_TIMEOUT_HEADER)
             .and_then(|value| parse_grpc_timeout(value.as_bytes()))
             .and_then(|timeout| Instant::now().checked_add(timeout));
 
