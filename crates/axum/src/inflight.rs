@@ -44,7 +44,8 @@ pub(crate) enum End {
 pub(crate) struct Inflight {
     shared: Arc<Shared>,
     span: Option<ActiveSpan>,
-    started: Instant,
+    /// When the request started, for its duration when it has no span (the span keeps its own).
+    started: Option<Instant>,
     metrics: Option<MetricValues>,
     status: Option<u16>,
     finished: bool,
@@ -75,7 +76,6 @@ impl Inflight {
     /// Starts the span (when tracing is on) with every sampling-relevant attribute, and counts the
     /// request as active (when metrics are on).
     pub(crate) fn start(shared: &Arc<Shared>, parts: &mut Parts, incoming: &Context) -> Self {
-        let started = Instant::now();
         let method = normalize_method(parts.method.as_str());
         // Interned: the span and every metric point share one copy made once per route.
         let route = parts.extensions.get::<MatchedPath>().map(|route| {
@@ -135,8 +135,8 @@ impl Inflight {
 
         Self {
             shared: Arc::clone(shared),
+            started: span.is_none().then(Instant::now),
             span,
-            started,
             metrics,
             status: None,
             finished: false,
@@ -184,7 +184,9 @@ impl Inflight {
         let elapsed = self
             .span
             .as_ref()
-            .map_or_else(|| self.started.elapsed(), ActiveSpan::elapsed);
+            .map(ActiveSpan::elapsed)
+            .or_else(|| self.started.map(|started| started.elapsed()))
+            .unwrap_or_default();
         if let Some(span) = self.span.take() {
             if let Some(error_type) = error_type
                 && span.is_recording()
