@@ -5,8 +5,9 @@ use sqlx::error::DatabaseError;
 
 use crate::sql::Dialect;
 
-/// A sqlx database this crate instruments: [`sqlx::Postgres`] (feature `postgres`),
-/// [`sqlx::MySql`] (feature `mysql`, MySQL and MariaDB) and [`sqlx::Sqlite`] (feature `sqlite`).
+// Not intra-doc links: each type exists only with its feature, and the docs build with any set.
+/// A sqlx database this crate instruments: `sqlx::Postgres` (feature `postgres`), `sqlx::MySql`
+/// (feature `mysql`, MySQL and MariaDB) and `sqlx::Sqlite` (feature `sqlite`).
 ///
 /// Sealed: the methods are implementation details.
 ///

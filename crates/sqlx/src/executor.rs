@@ -15,7 +15,7 @@ use tracewire_core::propagation::PairInjector;
 
 use crate::annotation::Annotation;
 use crate::driver::Driver;
-use crate::operation::{Operation, Statement};
+use crate::operation::{Operation, Statement, no_rows};
 use crate::pool::Shared;
 
 /// A sqlx executor (`&sqlx::Pool`, `&mut` connection) whose operations are instrumented,
@@ -45,19 +45,16 @@ impl<DB: Driver, I> Instrumented<DB, I> {
         }
     }
 
-    /// Starts the operation for `query` and rebuilds the query for the inner executor, with
-    /// the SQLCommenter comment when enabled.
-    fn start<'q, E: Execute<'q, DB>>(&self, mut query: E) -> (Operation<DB>, TracedQuery<DB>) {
+    /// Starts the operation for `query` (which takes over the annotation and the shared state)
+    /// and rebuilds the query for the inner executor, with the SQLCommenter comment when enabled.
+    fn start<'q, E: Execute<'q, DB>>(self, mut query: E) -> (I, Operation<DB>, TracedQuery<DB>) {
         let statement = query.statement().cloned();
         let arguments = query.take_arguments();
         let persistent = query.persistent();
         let sql = query.sql();
-        let operation = Operation::start(
-            &self.shared,
-            Statement::Query(sql.as_str()),
-            self.annotation.as_ref(),
-        );
-        let sql = match &self.shared.sqlcommenter {
+        let operation =
+            Operation::start(self.shared, Statement::Query(sql.as_str()), self.annotation);
+        let sql = match &operation.shared().sqlcommenter {
             Some(propagator) if statement.is_none() => {
                 let mut injector = PairInjector::new();
                 propagator.inject_context(operation.span().context(), &mut injector);
@@ -71,7 +68,7 @@ impl<DB: Driver, I> Instrumented<DB, I> {
             arguments: Some(arguments),
             persistent,
         };
-        (operation, query)
+        (self.inner, operation, query)
     }
 }
 
@@ -92,9 +89,9 @@ where
         'c: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let (operation, query) = self.start(query);
+        let (inner, operation, query) = self.start(query);
         Box::pin(TracedStream {
-            inner: self.inner.fetch_many(query),
+            inner: inner.fetch_many(query),
             operation: Some(operation),
         })
     }
@@ -107,16 +104,10 @@ where
         'c: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let (mut operation, query) = self.start(query);
-        let inner = self.inner.fetch_optional(query);
-        Box::pin(async move {
-            let result = operation.span().instrument(inner).await;
-            match &result {
-                Ok(row) => operation.rows(u64::from(row.is_some())),
-                Err(error) => operation.fail(error),
-            }
-            result
-        })
+        let (inner, operation, query) = self.start(query);
+        Box::pin(operation.run(inner.fetch_optional(query), |row| {
+            Some(u64::from(row.is_some()))
+        }))
     }
 
     fn prepare_with<'e>(
@@ -128,12 +119,12 @@ where
         'c: 'e,
     {
         let operation = Operation::start(
-            &self.shared,
+            self.shared,
             Statement::Prepare(sql.as_str()),
-            self.annotation.as_ref(),
+            self.annotation,
         );
         let inner = self.inner.prepare_with(sql, parameters);
-        Box::pin(operation.run(inner))
+        Box::pin(operation.run(inner, no_rows))
     }
 
     /// Describing is what the `query!` macros do at compile time: not instrumented.

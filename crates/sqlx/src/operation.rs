@@ -1,20 +1,20 @@
 //! One database operation: its span, its metrics and how a failure is classified.
 
-use std::borrow::Cow;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, SpanGuard, SpanStart};
-use tracewire_core::intern::intern;
 use tracewire_core::metrics::duration_seconds;
 use tracewire_core::semconv::db::{self, ResponseCode};
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 
 use crate::annotation::Annotation;
 use crate::driver::Driver;
-use crate::pool::{Base, Shared};
-use crate::statements::Statements;
+use crate::pool::{Base, Shared, target_name};
+use crate::statements::{Command, Described};
 
 /// What an operation runs.
 #[derive(Clone, Copy, Debug)]
@@ -23,8 +23,8 @@ pub(crate) enum Statement<'a> {
     Query(&'a str),
     /// Preparing a query: the span is named `PREPARE {summary}`.
     Prepare(&'a str),
-    /// A transaction command (`BEGIN`, `COMMIT`, `ROLLBACK`), issued through sqlx's API.
-    Command(&'static str),
+    /// A transaction command, issued through sqlx's API.
+    Command(Command),
 }
 
 /// A started operation. Its span ends, and its metrics are recorded, when it drops: after the
@@ -32,57 +32,66 @@ pub(crate) enum Statement<'a> {
 pub(crate) struct Operation<DB: Driver> {
     span: ActiveSpan,
     shared: Arc<Shared<DB>>,
-    system: &'static str,
-    metric_attributes: Vec<KeyValue>,
+    statement: Arc<Described>,
+    // Both boxed: rare, and an operation is moved into the future or stream that runs it.
+    annotation: Option<Box<Annotation>>,
+    failure: Option<Box<Failure>>,
+    /// Whether the pool's product was known at the start (see [`Shared::base`]).
+    resolved: bool,
     returned_rows: Option<u64>,
     affected_rows: u64,
 }
 
+/// The attributes a failed operation adds to its span and metrics.
+struct Failure {
+    status_code: Option<StringValue>,
+    error_type: Option<StringValue>,
+}
+
 impl<DB: Driver> Operation<DB> {
     pub(crate) fn start(
-        shared: &Arc<Shared<DB>>,
+        shared: Arc<Shared<DB>>,
         statement: Statement<'_>,
-        annotation: Option<&Annotation>,
+        annotation: Option<Annotation>,
     ) -> Self {
-        let base = shared.base();
-        let (summary, text) = describe(&shared.statements, statement);
-        let operation = match statement {
-            Statement::Command(command) => Some(Cow::Borrowed(command)),
-            _ => annotation.and_then(|a| a.operation.clone()),
+        let statement = match statement {
+            Statement::Query(sql) => shared.statements.describe(sql),
+            Statement::Prepare(sql) => shared.statements.describe_prepare(sql),
+            Statement::Command(command) => shared.statements.command(command),
         };
-        let collection = annotation.and_then(|a| a.collection.clone());
-        let name = span_name(
-            &base,
-            shared,
-            summary.as_ref().map(StringValue::as_str),
-            &operation,
-            &collection,
-        );
-
-        let mut metric_attributes = Vec::with_capacity(base.attributes.len() + 5);
-        metric_attributes.extend_from_slice(&base.attributes);
-        if let Some(summary) = summary {
-            metric_attributes.push(KeyValue::new(db::DB_QUERY_SUMMARY, summary));
-        }
-        if let Some(operation) = operation {
-            metric_attributes.push(KeyValue::new(db::DB_OPERATION_NAME, operation));
-        }
-        if let Some(collection) = collection {
-            metric_attributes.push(KeyValue::new(db::DB_COLLECTION_NAME, collection));
-        }
-        let mut span_attributes = Vec::with_capacity(metric_attributes.len() + 1);
-        span_attributes.extend_from_slice(&metric_attributes);
-        if let Some(text) = text {
-            span_attributes.push(KeyValue::new(db::DB_QUERY_TEXT, text));
+        // An empty annotation adds nothing: the operation shares the statement's series.
+        let annotation = annotation
+            .filter(|a| a.operation.is_some() || a.collection.is_some())
+            .map(Box::new);
+        let resolved = shared.is_resolved();
+        let base = shared.base(resolved);
+        let name = match (&statement.name, &annotation) {
+            (Some(name), _) => name.clone(),
+            (None, None) => base.name.clone(),
+            (None, Some(annotation)) => target_name(
+                &shared.endpoint,
+                base.system,
+                annotation.operation.as_deref(),
+                annotation.collection.as_deref(),
+            ),
+        };
+        let mut attributes = Vec::with_capacity(base.attributes.len() + 4);
+        for_each_common_attribute(base, &statement, annotation.as_deref(), |attribute| {
+            attributes.push(attribute);
+        });
+        if let Some(text) = &statement.text {
+            attributes.push(KeyValue::new(db::DB_QUERY_TEXT, text.clone()));
         }
         let span = shared
             .instrumentation
-            .start(SpanStart::new(SpanKind::Client, name).attributes(span_attributes));
+            .start(SpanStart::new(SpanKind::Client, name).attributes(attributes));
         Self {
             span,
-            shared: shared.clone(),
-            system: base.system,
-            metric_attributes,
+            shared,
+            statement,
+            annotation,
+            failure: None,
+            resolved,
             returned_rows: None,
             affected_rows: 0,
         }
@@ -92,20 +101,26 @@ impl<DB: Driver> Operation<DB> {
         &self.span
     }
 
+    pub(crate) fn shared(&self) -> &Shared<DB> {
+        &self.shared
+    }
+
     pub(crate) fn enter(&self) -> SpanGuard<'_> {
         self.span.enter()
     }
 
-    /// Runs `future` with the span current, records its failure, and ends the operation.
-    pub(crate) async fn run<T>(
-        mut self,
-        future: impl Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, sqlx::Error> {
-        let result = self.span.instrument(future).await;
-        if let Err(error) = &result {
-            self.fail(error);
+    /// Runs `future` with the span current, counts the rows `rows` finds in its result (see
+    /// [`no_rows`]) or records its failure, and ends the operation.
+    pub(crate) fn run<F, T, R>(self, future: F, rows: R) -> Traced<F, DB, R>
+    where
+        F: Future<Output = Result<T, sqlx::Error>>,
+        R: Fn(&T) -> Option<u64>,
+    {
+        Traced {
+            inner: future,
+            operation: Some(self),
+            rows,
         }
-        result
     }
 
     /// Counts returned rows (also zero rows: `db.response.returned_rows` is then recorded).
@@ -130,35 +145,97 @@ impl<DB: Driver> Operation<DB> {
             } else {
                 ResponseCode::Native(&code.code)
             };
-            db::is_error(self.system, code)
+            db::is_error(self.shared.base(self.resolved).system, code)
         });
-        if let Some(code) = code {
-            let code = KeyValue::new(db::DB_RESPONSE_STATUS_CODE, code.code);
-            self.span.set_attribute(code.clone());
-            self.metric_attributes.push(code);
+        let status_code = code.map(|code| StringValue::from(Arc::<str>::from(code.code)));
+        if let Some(code) = &status_code {
+            self.span
+                .set_attribute(KeyValue::new(db::DB_RESPONSE_STATUS_CODE, code.clone()));
         }
-        if failed {
-            self.metric_attributes
-                .push(KeyValue::new(ERROR_TYPE, error_type.clone()));
+        let error_type = failed.then(|| {
+            let error_type = match (error_type, &status_code) {
+                // The conventions want `error.type` equal to the status code: share it.
+                (ErrorType::Code, Some(code)) => code.clone(),
+                (ErrorType::Code, None) => StringValue::from(OTHER),
+                (ErrorType::Named(name), _) => name,
+            };
             match description {
                 Some(description) => self
                     .span
-                    .set_error_with_description(error_type, description),
-                None => self.span.set_error(error_type),
+                    .set_error_with_description(error_type.clone(), description),
+                None => self.span.set_error(error_type.clone()),
+            }
+            error_type
+        });
+        self.failure = Some(Box::new(Failure {
+            status_code,
+            error_type,
+        }));
+    }
+
+    /// Records the duration and returned rows: on the statement's bound series when the
+    /// operation carries only the statement's attributes, else with its attributes.
+    fn record_metrics(&self) {
+        let metrics = self.shared.metrics();
+        let seconds = duration_seconds(self.span.elapsed());
+        let series = self
+            .statement
+            .series
+            .as_ref()
+            .filter(|_| self.resolved && self.annotation.is_none() && self.failure.is_none());
+        let Some(series) = series else {
+            let attributes = self.metric_attributes();
+            metrics
+                .operation_duration
+                .record(seconds, attributes.as_slice());
+            if let Some(rows) = self.returned_rows {
+                metrics.returned_rows.record(rows, attributes.as_slice());
+            }
+            return;
+        };
+        series
+            .duration
+            .get_or_init(|| {
+                let attributes = self.metric_attributes();
+                metrics.operation_duration.bind(attributes.as_slice())
+            })
+            .record(seconds);
+        if let Some(rows) = self.returned_rows {
+            series
+                .returned_rows
+                .get_or_init(|| {
+                    let attributes = self.metric_attributes();
+                    metrics.returned_rows.bind(attributes.as_slice())
+                })
+                .record(rows);
+        }
+    }
+
+    /// The metric attributes: the span's, without `db.query.text`, with the failure's.
+    fn metric_attributes(&self) -> PointAttributes {
+        let base = self.shared.base(self.resolved);
+        let mut attributes = PointAttributes::new();
+        let mut push = |attribute| attributes.push(attribute);
+        for_each_common_attribute(base, &self.statement, self.annotation.as_deref(), &mut push);
+        if let Some(failure) = &self.failure {
+            if let Some(code) = &failure.status_code {
+                push(KeyValue::new(db::DB_RESPONSE_STATUS_CODE, code.clone()));
+            }
+            if let Some(error_type) = &failure.error_type {
+                push(KeyValue::new(ERROR_TYPE, error_type.clone()));
             }
         }
+        attributes
     }
 }
 
 impl<DB: Driver> Drop for Operation<DB> {
     fn drop(&mut self) {
-        let metrics = self.shared.metrics();
         if let Some(rows) = self.returned_rows {
             self.span.set_attribute(KeyValue::new(
                 db::DB_RESPONSE_RETURNED_ROWS,
                 i64::try_from(rows).unwrap_or(i64::MAX),
             ));
-            metrics.returned_rows.record(rows, &self.metric_attributes);
         }
         if self.affected_rows > 0 {
             self.span.set_attribute(KeyValue::new(
@@ -166,58 +243,125 @@ impl<DB: Driver> Drop for Operation<DB> {
                 i64::try_from(self.affected_rows).unwrap_or(i64::MAX),
             ));
         }
-        metrics.operation_duration.record(
-            duration_seconds(self.span.elapsed()),
-            &self.metric_attributes,
-        );
+        self.record_metrics();
     }
 }
 
-/// The summary and the `db.query.text` of a statement.
-fn describe(
-    statements: &Statements,
-    statement: Statement<'_>,
-) -> (Option<StringValue>, Option<StringValue>) {
-    let (sql, prepare) = match statement {
-        Statement::Command(command) => return (Some(command.into()), None),
-        Statement::Query(sql) => (sql, false),
-        Statement::Prepare(sql) => (sql, true),
-    };
-    let described = statements.describe(sql);
-    let summary = match (prepare, &described.summary) {
-        (false, summary) => summary.clone(),
-        (true, Some(summary)) => Some(format!("PREPARE {}", summary.as_str()).into()),
-        (true, None) => Some("PREPARE".into()),
-    };
-    (summary, described.text.clone())
+/// The row count of a result that holds no rows (preparing, transaction commands).
+pub(crate) fn no_rows<T>(_: &T) -> Option<u64> {
+    None
 }
 
-fn span_name<DB: Driver>(
+/// Passes `push` the attributes both the span (at start) and the metrics carry: the pool's, the
+/// statement's summary, and `db.operation.name` / `db.collection.name` (a command's, or the
+/// annotation's).
+fn for_each_common_attribute(
     base: &Base,
-    shared: &Shared<DB>,
-    summary: Option<&str>,
-    operation: &Option<Cow<'static, str>>,
-    collection: &Option<Cow<'static, str>>,
-) -> Cow<'static, str> {
-    let endpoint = &shared.endpoint;
-    let server = endpoint
-        .address
-        .as_deref()
-        .map(|address| (address, endpoint.port.map(|(port, _)| port)));
-    let target = db::span_target(
-        collection.as_deref(),
-        None,
-        endpoint.namespace.as_deref(),
-        server,
-    );
-    let name = db::span_name(
-        summary,
-        operation.as_deref(),
-        target.as_deref(),
-        base.system,
-    );
-    // Summaries and targets are low-cardinality by definition: interned, not copied per query.
-    intern(&name).map_or_else(|| Cow::Owned(name.into_owned()), Cow::Borrowed)
+    statement: &Described,
+    annotation: Option<&Annotation>,
+    mut push: impl FnMut(KeyValue),
+) {
+    for attribute in &base.attributes {
+        push(attribute.clone());
+    }
+    if let Some(summary) = &statement.summary {
+        push(KeyValue::new(db::DB_QUERY_SUMMARY, summary.clone()));
+    }
+    if let Some(command) = statement.operation {
+        push(KeyValue::new(db::DB_OPERATION_NAME, command));
+    }
+    let Some(annotation) = annotation else {
+        return;
+    };
+    if let (None, Some(operation)) = (statement.operation, &annotation.operation) {
+        push(KeyValue::new(db::DB_OPERATION_NAME, operation.clone()));
+    }
+    if let Some(collection) = &annotation.collection {
+        push(KeyValue::new(db::DB_COLLECTION_NAME, collection.clone()));
+    }
+}
+
+/// The most attributes a metric point carries: `db.system.name`, `db.namespace`,
+/// `server.address`, `server.port`, `db.query.summary`, `db.operation.name`,
+/// `db.collection.name`, `db.response.status_code` and `error.type`.
+const MAX_METRIC_ATTRIBUTES: usize = 9;
+
+/// A metric point's attributes, on the stack: recording with attributes allocates nothing.
+struct PointAttributes {
+    items: [KeyValue; MAX_METRIC_ATTRIBUTES],
+    len: usize,
+}
+
+impl PointAttributes {
+    fn new() -> Self {
+        Self {
+            items: std::array::from_fn(|_| KeyValue::new("", false)),
+            len: 0,
+        }
+    }
+
+    /// Appends `attribute`; there is room for every attribute an operation's metrics carry.
+    fn push(&mut self, attribute: KeyValue) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = attribute;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[KeyValue] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of an operation: the span is current while `inner` is polled, and the
+    /// operation ends (span and metrics) as soon as the result is there, or when the future is
+    /// dropped first.
+    pub(crate) struct Traced<F, DB: Driver, R> {
+        #[pin]
+        inner: F,
+        operation: Option<Operation<DB>>,
+        // The returned rows in a successful result, if it counts them.
+        rows: R,
+    }
+}
+
+impl<F, DB, T, R> Future for Traced<F, DB, R>
+where
+    F: Future<Output = Result<T, sqlx::Error>>,
+    DB: Driver,
+    R: Fn(&T) -> Option<u64>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(operation) = this.operation.as_mut() else {
+            return this.inner.poll(cx);
+        };
+        let result = {
+            let _current = operation.enter();
+            ready!(this.inner.poll(cx))
+        };
+        match &result {
+            Ok(value) => {
+                if let Some(rows) = (this.rows)(value) {
+                    operation.rows(rows);
+                }
+            }
+            Err(error) => operation.fail(error),
+        }
+        *this.operation = None;
+        Poll::Ready(result)
+    }
+}
+
+/// Where `error.type` comes from.
+enum ErrorType {
+    /// The database's response code (`_OTHER` when it sent none).
+    Code,
+    /// The I/O error kind or the `sqlx::Error` variant.
+    Named(StringValue),
 }
 
 /// `db.response.status_code`, `error.type` and a status description for a sqlx error.
@@ -228,16 +372,19 @@ fn span_name<DB: Driver>(
 /// non-database errors get a description.
 fn classify<DB: Driver>(
     error: &sqlx::Error,
-) -> (Option<crate::driver::ResponseCode>, String, Option<String>) {
+) -> (
+    Option<crate::driver::ResponseCode>,
+    ErrorType,
+    Option<String>,
+) {
     let variant = match error {
         sqlx::Error::Database(error) => {
-            let code = DB::response_code(error.as_ref());
-            let error_type = code
-                .as_ref()
-                .map_or_else(|| OTHER.to_owned(), |code| code.code.clone());
-            return (code, error_type, None);
+            return (DB::response_code(error.as_ref()), ErrorType::Code, None);
         }
-        sqlx::Error::Io(io) => return (None, format!("{:?}", io.kind()), Some(io.to_string())),
+        sqlx::Error::Io(io) => {
+            let kind = StringValue::from(format!("{:?}", io.kind()));
+            return (None, ErrorType::Named(kind), Some(io.to_string()));
+        }
         sqlx::Error::Configuration(_) => "Configuration",
         sqlx::Error::InvalidArgument(_) => "InvalidArgument",
         sqlx::Error::Tls(_) => "Tls",
@@ -257,5 +404,9 @@ fn classify<DB: Driver>(
         sqlx::Error::BeginFailed => "BeginFailed",
         _ => OTHER,
     };
-    (None, variant.to_owned(), Some(error.to_string()))
+    (
+        None,
+        ErrorType::Named(StringValue::from(variant)),
+        Some(error.to_string()),
+    )
 }

@@ -1,5 +1,6 @@
 //! The instrumented pool, its builder and the state its connections share.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -7,9 +8,10 @@ use std::time::Instant;
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, stream};
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, StringValue};
 use sqlx::{Either, Execute, Executor, SqlStr};
 use tracewire_core::instrument::Instrumentation;
+use tracewire_core::intern::intern;
 use tracewire_core::metrics::{DbClientMetrics, duration_seconds};
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::{self, SERVER_ADDRESS, db};
@@ -63,7 +65,10 @@ impl<DB: Driver> fmt::Debug for Pool<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("pool", &self.shared.pool)
-            .field("system", &self.shared.base.get().map(|base| base.system))
+            .field(
+                "system",
+                &self.shared.resolved.get().map(|base| base.system),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -178,19 +183,21 @@ impl<DB: Driver> PoolBuilder<DB> {
             .unwrap_or_else(|| default_pool_name(&endpoint));
         let options = self.pool.options();
         let pool_metrics = PoolMetrics::new(pool_name, i64::from(options.get_max_connections()));
+        let resolved = OnceLock::new();
+        if let Some(system) = DB::SYSTEM {
+            let _ = resolved.set(Base::new(&endpoint, system));
+        }
         let shared = Shared {
             instrumentation: self.instrumentation.build(),
             statements: Statements::new(DB::DIALECT, self.query_text),
             sqlcommenter: self.sqlcommenter,
-            base: OnceLock::new(),
+            resolved,
+            provisional: Base::new(&endpoint, DB::SYSTEM.unwrap_or(db::SYSTEM_MYSQL)),
             endpoint,
             metrics: OnceLock::new(),
             pool_metrics,
             pool: self.pool,
         };
-        if let Some(system) = DB::SYSTEM {
-            let _ = shared.base.set(shared.base_for(system));
-        }
         Pool {
             shared: Arc::new(shared),
         }
@@ -206,21 +213,28 @@ fn default_pool_name(endpoint: &Endpoint) -> String {
     }
 }
 
-/// The attributes every operation of a pool carries.
+/// What every operation of a pool shares once the product is known: its attributes and the name
+/// of a span that has no summary and no annotation.
 #[derive(Debug)]
 pub(crate) struct Base {
     pub(crate) system: &'static str,
-    /// `db.system.name`, `db.namespace`, `server.address`, `server.port` (non-default only).
+    /// `db.system.name`, `db.namespace`, `server.address`, `server.port` (non-default only),
+    /// with shared (not copied) string values.
     pub(crate) attributes: Vec<KeyValue>,
+    /// The target (`db.namespace`, else `server.address:server.port`), else `db.system.name`.
+    pub(crate) name: Cow<'static, str>,
 }
 
 /// What a pool, its connections and transactions share.
 pub(crate) struct Shared<DB: Driver> {
     pub(crate) instrumentation: Instrumentation,
-    /// The summary and `db.query.text` of the statements run so far.
+    /// The summary, `db.query.text`, span name and bound series of the statements run so far.
     pub(crate) statements: Statements,
     pub(crate) sqlcommenter: Option<Propagator>,
-    base: OnceLock<Arc<Base>>,
+    /// Set once the product is known: at build, or when MySQL/MariaDB detection succeeds.
+    resolved: OnceLock<Base>,
+    /// The base of `mysql` (or of the known system), for operations before detection.
+    provisional: Base,
     pub(crate) endpoint: Endpoint,
     metrics: OnceLock<DbClientMetrics>,
     pool_metrics: PoolMetrics,
@@ -231,37 +245,62 @@ impl<DB: Driver> fmt::Debug for Shared<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
             .field("statements", &self.statements)
-            .field("base", &self.base.get())
+            .field("base", &self.resolved.get())
             .finish_non_exhaustive()
     }
 }
 
-impl<DB: Driver> Shared<DB> {
-    fn base_for(&self, system: &'static str) -> Arc<Base> {
-        let endpoint = &self.endpoint;
+impl Base {
+    fn new(endpoint: &Endpoint, system: &'static str) -> Self {
+        let shared = |value: &str| StringValue::from(Arc::<str>::from(value));
         let mut attributes = vec![KeyValue::new(db::DB_SYSTEM_NAME, system)];
         if let Some(namespace) = &endpoint.namespace {
-            attributes.push(KeyValue::new(db::DB_NAMESPACE, namespace.clone()));
+            attributes.push(KeyValue::new(db::DB_NAMESPACE, shared(namespace)));
         }
         if let Some(address) = &endpoint.address {
-            attributes.push(KeyValue::new(SERVER_ADDRESS, address.clone()));
+            attributes.push(KeyValue::new(SERVER_ADDRESS, shared(address)));
             if let Some((port, false)) = endpoint.port {
                 attributes.push(semconv::server_port(port));
             }
         }
-        Arc::new(Base { system, attributes })
-    }
-
-    /// The pool's base attributes; before MySQL/MariaDB detection succeeded, those of `mysql`.
-    pub(crate) fn base(&self) -> Arc<Base> {
-        match self.base.get() {
-            Some(base) => base.clone(),
-            None => self.base_for(db::SYSTEM_MYSQL),
+        Self {
+            system,
+            attributes,
+            name: target_name(endpoint, system, None, None),
         }
     }
+}
 
-    fn is_resolved(&self) -> bool {
-        self.base.get().is_some()
+/// The span name of an operation without a summary: `{operation} {target}`, the operation, the
+/// target (`collection`, else the endpoint's), else `system`. Interned: operations, collections
+/// and endpoints are low-cardinality.
+pub(crate) fn target_name(
+    endpoint: &Endpoint,
+    system: &'static str,
+    operation: Option<&str>,
+    collection: Option<&str>,
+) -> Cow<'static, str> {
+    let server = endpoint
+        .address
+        .as_deref()
+        .map(|address| (address, endpoint.port.map(|(port, _)| port)));
+    let target = db::span_target(collection, None, endpoint.namespace.as_deref(), server);
+    let name = db::span_name(None, operation, target.as_deref(), system);
+    intern(&name).map_or_else(|| Cow::Owned(name.into_owned()), Cow::Borrowed)
+}
+
+impl<DB: Driver> Shared<DB> {
+    /// Whether the product is known; an operation keeps the answer it started with.
+    pub(crate) fn is_resolved(&self) -> bool {
+        self.resolved.get().is_some()
+    }
+
+    /// The base of an operation that started when [`Shared::is_resolved`] said `resolved`.
+    pub(crate) fn base(&self, resolved: bool) -> &Base {
+        match self.resolved.get() {
+            Some(base) if resolved => base,
+            _ => &self.provisional,
+        }
     }
 
     /// Detects the product once; a failed detection (server down) is retried next time.
@@ -270,7 +309,7 @@ impl<DB: Driver> Shared<DB> {
             return;
         }
         if let Some(system) = DB::detect_system(&self.pool).await {
-            let _ = self.base.set(self.base_for(system));
+            let _ = self.resolved.set(Base::new(&self.endpoint, system));
         }
     }
 

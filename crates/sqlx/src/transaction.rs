@@ -7,8 +7,9 @@ use std::sync::Arc;
 use crate::annotation::Annotation;
 use crate::driver::Driver;
 use crate::executor::{Instrumented, executor_via_instrumented};
-use crate::operation::{Operation, Statement};
+use crate::operation::{Operation, Statement, no_rows};
 use crate::pool::Shared;
+use crate::statements::Command;
 
 /// The event on the `ROLLBACK` span of a transaction dropped without `commit` or `rollback`.
 pub const DROPPED_EVENT: &str = "transaction dropped without commit";
@@ -45,7 +46,11 @@ struct Unfinished<DB: Driver> {
 impl<DB: Driver> Drop for Unfinished<DB> {
     fn drop(&mut self) {
         if self.open {
-            let operation = Operation::start(&self.shared, Statement::Command("ROLLBACK"), None);
+            let operation = Operation::start(
+                self.shared.clone(),
+                Statement::Command(Command::Rollback),
+                None,
+            );
             operation.span().add_event(DROPPED_EVENT, Vec::new());
         }
     }
@@ -62,8 +67,8 @@ impl<'c, DB: Driver> Transaction<'c, DB> {
     where
         A: sqlx::Acquire<'c, Database = DB>,
     {
-        let tx = Operation::start(&shared, Statement::Command("BEGIN"), None)
-            .run(acquire.begin())
+        let tx = Operation::start(shared.clone(), Statement::Command(Command::Begin), None)
+            .run(acquire.begin(), no_rows)
             .await?;
         Ok(Self {
             tx,
@@ -73,18 +78,20 @@ impl<'c, DB: Driver> Transaction<'c, DB> {
 
     /// Commits, in a `COMMIT` span.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.finish("COMMIT", sqlx::Transaction::commit).await
+        self.finish(Command::Commit, sqlx::Transaction::commit)
+            .await
     }
 
     /// Rolls back, in a `ROLLBACK` span.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.finish("ROLLBACK", sqlx::Transaction::rollback).await
+        self.finish(Command::Rollback, sqlx::Transaction::rollback)
+            .await
     }
 
     /// Ends the transaction with `command`, run by `end`, in a span named after it.
     async fn finish<F>(
         self,
-        command: &'static str,
+        command: Command,
         end: impl FnOnce(sqlx::Transaction<'c, DB>) -> F,
     ) -> Result<(), sqlx::Error>
     where
@@ -92,8 +99,8 @@ impl<'c, DB: Driver> Transaction<'c, DB> {
     {
         let Self { tx, mut unfinished } = self;
         unfinished.open = false;
-        Operation::start(&unfinished.shared, Statement::Command(command), None)
-            .run(end(tx))
+        Operation::start(unfinished.shared.clone(), Statement::Command(command), None)
+            .run(end(tx), no_rows)
             .await
     }
 

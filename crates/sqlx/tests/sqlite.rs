@@ -178,6 +178,31 @@ async fn migrations_run_on_the_wrapped_pool() {
     capture.spans().single("SELECT items");
 }
 
+/// More distinct statements than a pool keeps: the cache is emptied (releasing the series its
+/// statements had bound) and a statement seen again binds again, onto the same series.
+#[tokio::test]
+async fn metrics_survive_emptying_the_statement_cache() {
+    let (capture, pool) = instrument(memory_pool().await);
+    for id in 0..600 {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {id}"));
+        sqlx::query(sql).fetch_one(&pool).await.expect("query");
+    }
+    sqlx::query("SELECT 0")
+        .fetch_one(&pool)
+        .await
+        .expect("again");
+    let metrics = capture.metrics();
+    let attributes = [
+        KeyValue::new("db.system.name", "sqlite"),
+        KeyValue::new("db.query.summary", "SELECT"),
+    ];
+    let duration = metrics.histogram_f64("db.client.operation.duration");
+    assert_eq!(duration.point_with(&attributes).count(), 601);
+    let rows = metrics.histogram_u64("db.client.response.returned_rows");
+    assert_eq!(rows.point_with(&attributes).count(), 601);
+    assert_eq!(rows.point_with(&attributes).sum(), 601);
+}
+
 #[tokio::test]
 async fn pool_metrics() {
     let (capture, pool) = instrument(memory_pool().await);

@@ -211,6 +211,24 @@ where
     begin.push(KeyValue::new("db.query.summary", "BEGIN"));
     begin.push(KeyValue::new("db.operation.name", "BEGIN"));
     assert_eq!(duration.point_with(&begin).count(), 1);
+    // Commands return no rows, so no returned-rows series was bound for them: a bound series is
+    // exported even before its first measurement.
+    for point in rows.points() {
+        let summary = point
+            .attr("db.query.summary")
+            .map(|s| s.as_str().into_owned());
+        assert!(
+            !matches!(summary.as_deref(), Some("BEGIN" | "COMMIT")),
+            "a returned-rows point for {summary:?}"
+        );
+    }
+}
+
+/// Whether `points` (attribute sets, each sorted by key) hold exactly `attributes`.
+fn has_point(points: &[Vec<KeyValue>], attributes: &[KeyValue]) -> bool {
+    let mut expected = attributes.to_vec();
+    expected.sort_by(|a, b| a.key.cmp(&b.key));
+    points.contains(&expected)
 }
 
 /// The span's values of `db.system.name` and the endpoint keys, as metric attributes.
@@ -366,6 +384,14 @@ where
     ));
     attributes.push(KeyValue::new("error.type", expect.unique_violation));
     assert_eq!(duration.point_with(&attributes).count(), 1);
+    // The successful insert is on the statement's series, without the failure's attributes.
+    let mut succeeded = base_attributes(&inserts[0], expect.endpoint_keys);
+    succeeded.push(KeyValue::new("db.query.summary", format!("INSERT {table}")));
+    assert_eq!(duration.point_with(&succeeded).count(), 1);
+    // The syntax error's statement only ever failed: nothing was bound for it.
+    let points: Vec<_> = duration.points().iter().map(|p| p.attributes()).collect();
+    let base = base_attributes(&inserts[0], expect.endpoint_keys);
+    assert!(!has_point(&points, &base), "{points:?}");
 }
 
 /// A stream dropped after two of five rows ends its span with the rows seen.
