@@ -25,7 +25,7 @@
 //! 0.32 SDK here is built without metrics). `sqlx-tracing` 0.2 needs sqlx 0.8, whose bundled
 //! SQLite cannot link next to sqlx 0.9's, so it cannot run here.
 //!
-//! `otel-api-span/{sampled,dropped}` is a diagnostic, outside the naming convention's roles: the
+//! `direct/{sampled,dropped}` (the naming convention's direct-API role): the
 //! raw query inside the same `CLIENT` span made directly with the OpenTelemetry API (the start
 //! attributes tracewire gives this query, prepared once; parented on the current context, kept
 //! current while the query runs, ended after; no metrics). It is what any instrumentation that
@@ -115,7 +115,7 @@ impl OtelApiSpan {
         attributes.push(KeyValue::new(db::DB_QUERY_TEXT, shared(&analysis.text)));
         Self {
             pool,
-            tracer: provider.tracer("otel-api-span"),
+            tracer: provider.tracer("direct"),
             name: analysis
                 .summary
                 .as_deref()
@@ -216,8 +216,8 @@ fn bench(c: &mut Criterion) {
         ("tracewire/dropped", ours(&dropped, None)),
         ("tracewire/sampled-metrics", ours(&sampled, Some(&meter))),
         ("tracewire/dropped-metrics", ours(&dropped, Some(&meter))),
-        ("otel-api-span/sampled", floor(&sampled)),
-        ("otel-api-span/dropped", floor(&dropped)),
+        ("direct/sampled", floor(&sampled)),
+        ("direct/dropped", floor(&dropped)),
         (
             "anchor/sqlx-otel/sampled",
             Executor::SqlxOtel {

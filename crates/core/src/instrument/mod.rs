@@ -328,8 +328,11 @@ impl Instrumentation {
         let parent = parent.unwrap_or_else(current_context);
         let mut builder = SpanBuilder::from_name(name)
             .with_kind(kind)
-            .with_attributes(attributes)
-            .with_links(links);
+            .with_attributes(attributes);
+        // An empty list would still be walked by the SDK.
+        if !links.is_empty() {
+            builder = builder.with_links(links);
+        }
         if let Some(started) = started_at {
             builder = builder.with_start_time(SystemTime::now() - started.elapsed());
         }
@@ -476,6 +479,10 @@ fn tracing_span(
     parent: Option<&Context>,
     links: &[Link],
 ) -> TracingSpan {
+    // Without any subscriber, building the span would only feed `tracing`'s `log` fallback.
+    if !tracing::dispatcher::has_been_set() {
+        return TracingSpan::Unrecorded(None);
+    }
     let span = new_tracing_span(kind, name);
     if span.is_disabled() {
         return TracingSpan::Unrecorded(None);
