@@ -6,8 +6,9 @@
 //!   against the carrier found in public code (every `set` copies all headers, every `get`
 //!   scans them), with a traceparent-only context and with trace state and baggage. Both sides
 //!   use tracewire's W3C trace context and baggage propagators (the default composite). The
-//!   input headers are built outside the measurement; `bare` only builds them, so that
-//!   `cargo xtask instructions kafka` can subtract that (under criterion it times nothing).
+//!   input headers are built outside the measurement; `bare` only takes them, so that
+//!   `cargo xtask instructions kafka` can subtract their building (under criterion it times
+//!   nothing).
 //! - `kafka/headers_split/*`: where one inject + extract spends its time.
 //! - `kafka/send/*`: one `send` awaited to delivery on librdkafka's mock cluster: the raw
 //!   `FutureProducer` (`bare`, the floor), ours sampled, ours with every span dropped; each
@@ -189,8 +190,10 @@ fn headers(c: &mut Criterion) {
 
 /// `routine` on a fresh input from `setup`, as criterion's `iter_batched` times it: neither
 /// building the input nor dropping the output is measured. Under `TRACEWIRE_PROFILE` it runs
-/// through `bench_or_profile`, where the building is counted (the group's `bare`, which only
-/// builds, is subtracted) and the output is leaked instead of dropped (a profiling run is short).
+/// through `bench_or_profile` with every input built before the first iteration, so that their
+/// building costs the same in every case (what the iterations free would otherwise be reused by
+/// it) and the group's `bare`, which only takes the inputs, cancels it exactly; outputs are
+/// leaked instead of dropped (a profiling run is short).
 fn batched<I, O>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     group_name: &str,
@@ -198,15 +201,28 @@ fn batched<I, O>(
     setup: fn() -> I,
     mut routine: impl FnMut(I) -> O,
 ) {
-    if profiling() {
-        bench_or_profile(group, group_name, id, || {
-            std::mem::forget(routine(setup()));
-        });
-    } else {
+    if !profiling() {
         group.bench_function(id, |b| {
             b.iter_batched(setup, &mut routine, BatchSize::SmallInput);
         });
+        return;
     }
+    let mut inputs: Option<Vec<I>> = None;
+    bench_or_profile(group, group_name, id, || {
+        let input = inputs
+            .get_or_insert_with(|| (0..profile_iterations()).map(|_| setup()).collect())
+            .pop()
+            .unwrap_or_else(setup);
+        std::mem::forget(routine(input));
+    });
+}
+
+/// The iterations `bench_or_profile` runs under `TRACEWIRE_PROFILE` (its default included).
+fn profile_iterations() -> u64 {
+    std::env::var("TRACEWIRE_PROFILE_ITERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000)
 }
 
 /// Whether this run profiles one case (`TRACEWIRE_PROFILE`) instead of benchmarking.
