@@ -17,6 +17,7 @@
 //! removed as the bytes before the NUL, as rdkafka's own accessors read it.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector};
@@ -73,7 +74,8 @@ mod sealed {
 ///
 /// The headers are changed in place: librdkafka removes every header named like one of the
 /// propagator's fields or one of the injected keys (keeping the others in order), then the
-/// injected headers are appended. Linear in the number of headers per removed name. Returns
+/// injected headers are appended. Every key is read once first, and a name no key has the
+/// length of is not looked for; each removal is linear in the number of headers. Returns
 /// `None` only when there were no headers and nothing was injected (for example an invalid
 /// context with a trace-context propagator). Should librdkafka refuse a change (its API
 /// reserves an error for read-only lists; the lists rdkafka creates are writable), injection
@@ -128,20 +130,23 @@ fn replace(
     propagator: &Propagator,
     injected: &Injected,
 ) -> Result<(), rdkafka::types::RDKafkaErrorCode> {
-    if headers.count() > 0 {
-        let mut removed = Ok(());
-        propagator.for_each_field(|field| {
-            if removed.is_ok() {
-                removed = remove(headers, field);
-            }
-        });
-        removed?;
-        for (key, _) in injected
-            .iter()
-            .filter(|(key, _)| !is_field(propagator, key))
-        {
-            remove(headers, key)?;
+    // A removal compares every key in C; reading the keys once skips the names none can match.
+    let view = View::new(headers.as_borrowed());
+    let present = (0..view.count())
+        .filter_map(|index| view.get(index))
+        .fold(0, |lengths, (key, _)| lengths | length_bit(key));
+    let mut removed = Ok(());
+    propagator.for_each_field(|field| {
+        if removed.is_ok() && present & length_bit(field.as_bytes()) != 0 {
+            removed = remove(headers, field);
         }
+    });
+    removed?;
+    for (key, _) in injected
+        .iter()
+        .filter(|(key, _)| present & length_bit(key.as_bytes()) != 0 && !is_field(propagator, key))
+    {
+        remove(headers, key)?;
     }
     injected
         .iter()
@@ -258,7 +263,7 @@ pub fn extract<H: NativeHeaders + ?Sized>(propagator: &Propagator, headers: Opti
     let Some(headers) = headers else {
         return Context::new();
     };
-    propagator.extract(&Carrier(View::new(headers.handle())))
+    propagator.extract(&Carrier::new(headers.handle()))
 }
 
 /// The headers as a [`PairExtractor`]: headers whose key is not UTF-8 and null values dropped,
@@ -275,7 +280,7 @@ pub fn extract<H: NativeHeaders + ?Sized>(propagator: &Propagator, headers: Opti
 /// assert_eq!(tracewire_kafka::headers::extractor(&headers).get("k"), Some("last"));
 /// ```
 pub fn extractor<H: NativeHeaders + ?Sized>(headers: &H) -> PairExtractor<'_> {
-    Carrier(View::new(headers.handle()))
+    Carrier::new(headers.handle())
         .entries()
         .filter_map(|(key, value)| Some((key, value?)))
         .collect()
@@ -284,13 +289,26 @@ pub fn extractor<H: NativeHeaders + ?Sized>(headers: &H) -> PairExtractor<'_> {
 /// The headers read through librdkafka as an [`Extractor`] that reads like [`PairExtractor`]
 /// without collecting anything. A lookup reads from the last header (propagation fields are
 /// usually appended last) and stops at the first match with a UTF-8 value; keys are compared as
-/// bytes, so only a matching header's value is checked for UTF-8.
-struct Carrier<'a>(View<'a>);
+/// bytes, so only a matching header's value is checked for UTF-8. A lookup that finds nothing
+/// has read every key, and remembers their lengths: a later lookup of a key whose length no
+/// header has (trace context's `tracestate` then `baggage`) is answered without reading.
+struct Carrier<'a> {
+    view: View<'a>,
+    /// The [`length_bit`]s of every key, once a lookup has read them all.
+    lengths: Cell<Option<u64>>,
+}
 
 impl<'a> Carrier<'a> {
+    fn new(headers: &'a BorrowedHeaders) -> Self {
+        Self {
+            view: View::new(headers),
+            lengths: Cell::new(None),
+        }
+    }
+
     /// The headers whose key is UTF-8, in carrier order.
     fn entries(&self) -> impl DoubleEndedIterator<Item = (&'a str, Option<&'a [u8]>)> {
-        let view = self.0;
+        let view = self.view;
         (0..view.count()).filter_map(move |index| {
             let (key, value) = view.get(index)?;
             Some((std::str::from_utf8(key).ok()?, value))
@@ -306,14 +324,26 @@ impl<'a> Carrier<'a> {
 
 impl Extractor for Carrier<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        let view = self.0;
-        (0..view.count()).rev().find_map(|index| {
-            let (candidate, value) = view.get(index)?;
-            if candidate != key.as_bytes() {
-                return None;
+        let key = key.as_bytes();
+        if self
+            .lengths
+            .get()
+            .is_some_and(|lengths| lengths & length_bit(key) == 0)
+        {
+            return None;
+        }
+        let mut lengths = 0;
+        for index in (0..self.view.count()).rev() {
+            let (candidate, value) = self.view.get(index)?;
+            if candidate == key
+                && let Some(Ok(value)) = value.map(std::str::from_utf8)
+            {
+                return Some(value);
             }
-            std::str::from_utf8(value?).ok()
-        })
+            lengths |= length_bit(candidate);
+        }
+        self.lengths.set(Some(lengths));
+        None
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -328,6 +358,12 @@ impl Extractor for Carrier<'_> {
             .collect();
         (!values.is_empty()).then_some(values)
     }
+}
+
+/// Bit `n` is set when a key is `n` bytes long (bit 63: 63 or more), so that most keys are told
+/// apart by their length alone.
+fn length_bit(key: &[u8]) -> u64 {
+    1 << key.len().min(63)
 }
 
 #[cfg(test)]
@@ -367,6 +403,8 @@ mod tests {
             Just(b"tracestate".to_vec()),
             Just(b"baggage".to_vec()),
             "[ab]".prop_map(String::into_bytes),
+            // As long as a field's name, so that lengths alone do not tell them apart.
+            "[a-z]{7}|[a-z]{10,11}".prop_map(String::into_bytes),
             proptest::collection::vec(any::<u8>(), 0..4),
             proptest::collection::vec(any::<u8>(), 0..3).prop_map(|tail| [
                 &b"traceparent\0"[..],
@@ -433,7 +471,7 @@ mod tests {
         #[test]
         fn the_carrier_reads_like_the_reference(list in list()) {
             let headers = build(&list);
-            let carrier = Carrier(View::new(headers.as_borrowed()));
+            let carrier = Carrier::new(headers.as_borrowed());
             let pairs = text_pairs(&list);
             let lookups = ["traceparent", "tracestate", "baggage", "a", "b", "c", ""]
                 .into_iter()
@@ -489,7 +527,7 @@ mod tests {
             (b"traceparent\0x".to_vec(), Some(b"00-bad".to_vec())),
             (b"k\0".to_vec(), Some(b"v".to_vec())),
         ]);
-        let carrier = Carrier(View::new(headers.as_borrowed()));
+        let carrier = Carrier::new(headers.as_borrowed());
         assert_eq!(carrier.keys(), ["traceparent", "traceparent", "k"]);
         assert_eq!(carrier.get("traceparent"), Some("00-bad"));
         assert_eq!(carrier.get("k"), Some("v"));
