@@ -16,8 +16,8 @@
 //!   own CPU work per message without a broker (`tracewire_cpu_only/*`), since the broker's
 //!   round trip varies by more than the few microseconds it adds.
 //!
-//! Run: `cargo bench -p tracewire-benchmarks --bench kafka -- --warm-up-time 1 --measurement-time 3`;
-//! every case also runs alone under `TRACEWIRE_PROFILE` (see `bench_or_profile`).
+//! Run: `cargo bench -p tracewire-benchmarks --bench kafka -- --warm-up-time 1 --measurement-time 3`
+//! (every case also runs alone under `TRACEWIRE_PROFILE`: see `bench_or_profile`).
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]

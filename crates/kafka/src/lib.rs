@@ -49,7 +49,7 @@
 mod consumer;
 pub mod headers;
 mod instrumentation;
-// The workspace's only unsafe code: librdkafka's header API, each block with its SAFETY case.
+// The only unsafe code outside tests: librdkafka's header API, each block with its SAFETY case.
 #[allow(unsafe_code)]
 mod native;
 mod producer;

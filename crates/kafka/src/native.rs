@@ -4,9 +4,9 @@
 //! add headers without a panic on a refusal, and remove headers in place instead of
 //! rebuilding the list.
 //!
-//! The only `unsafe` code of the workspace; everything else reaches librdkafka through this
-//! module's safe functions. librdkafka hands keys out as C strings and removes by C string
-//! comparison, so a stored key that holds a NUL byte is seen up to that byte.
+//! The workspace's only `unsafe` code outside tests; everything else reaches librdkafka
+//! through this module's safe functions. librdkafka hands keys out as C strings and removes by
+//! C string comparison, so a stored key that holds a NUL byte is seen up to that byte.
 //!
 //! Every unsafe block relies on the invariant stated in `list_of`: a header handle's address
 //! is its librdkafka list.
