@@ -1,11 +1,14 @@
 //! tracewire-kafka overheads, in one run:
 //!
-//! - `kafka/headers/*`: inject + extract per message into headers that already hold 10
-//!   application headers (`10_app`), and the same plus a previous hop's stale `traceparent`,
+//! - `kafka/headers/<carrier>/*`: inject + extract per message into headers that already hold
+//!   10 application headers (`10_app`), and the same plus a previous hop's stale `traceparent`,
 //!   `tracestate` and `baggage` (`10_app_3_stale`, a consumed message produced again); ours
 //!   against the carrier found in public code (every `set` copies all headers, every `get`
 //!   scans them), with a traceparent-only context and with trace state and baggage. Both sides
-//!   use tracewire's W3C trace context and baggage propagators (the default composite).
+//!   use tracewire's W3C trace context and baggage propagators (the default composite). The
+//!   input headers are built outside the measurement; `bare` only takes them, so that
+//!   `cargo xtask instructions kafka` can subtract their building (under criterion it times
+//!   nothing).
 //! - `kafka/headers_split/*`: where one inject + extract spends its time.
 //! - `kafka/send/*`: one `send` awaited to delivery on librdkafka's mock cluster: the raw
 //!   `FutureProducer` (`bare`, the floor), ours sampled, ours with every span dropped; each
@@ -14,6 +17,7 @@
 //!   round trip varies by more than the few microseconds it adds.
 //!
 //! Run: `cargo bench -p tracewire-benchmarks --bench kafka -- --warm-up-time 1 --measurement-time 3`
+//! (every case also runs alone under `TRACEWIRE_PROFILE`: see `bench_or_profile`).
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -21,7 +25,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Bencher, Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, Bencher, BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{Extractor, Injector, TextMapCompositePropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
@@ -32,7 +37,7 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
-use tracewire_benchmarks::{dropping_provider, sampled_provider};
+use tracewire_benchmarks::{bench_or_profile, dropping_provider, sampled_provider};
 use tracewire_core::instrument::SpanBackend;
 use tracewire_core::propagation::{
     BaggagePropagator, PairExtractor, PairInjector, Propagator, TraceContextPropagator,
@@ -148,42 +153,86 @@ fn w3c() -> Propagator {
 
 fn headers(c: &mut Criterion) {
     let propagator = w3c();
-    let mut group = c.benchmark_group("kafka/headers");
     let carriers: [(&str, MakeHeaders); 2] =
         [("10_app", app_headers), ("10_app_3_stale", stale_headers)];
-    for (name, cx) in contexts() {
-        for (carrier, setup) in carriers {
-            group.bench_function(format!("tracewire/{name}/{carrier}"), |b| {
-                b.iter_batched(
-                    setup,
-                    |headers| {
-                        let headers =
-                            tracewire_kafka::headers::inject(&propagator, &cx, Some(headers));
-                        black_box(tracewire_kafka::headers::extract(
-                            &propagator,
-                            headers.as_ref(),
-                        ))
-                    },
-                    BatchSize::SmallInput,
-                );
-            });
-            group.bench_function(format!("anchor/naive/{name}/{carrier}"), |b| {
-                b.iter_batched(
-                    setup,
-                    |headers| {
-                        let headers = naive_inject(&propagator, &cx, headers);
-                        black_box(propagator.extract(&NaiveExtractor(&headers)))
-                    },
-                    BatchSize::SmallInput,
-                );
-            });
+    for (carrier, setup) in carriers {
+        let group_name = format!("kafka/headers/{carrier}");
+        let mut group = c.benchmark_group(&group_name);
+        batched(&mut group, &group_name, "bare", setup, |headers| headers);
+        for (name, cx) in contexts() {
+            batched(
+                &mut group,
+                &group_name,
+                &format!("tracewire/{name}"),
+                setup,
+                |headers| {
+                    let headers = tracewire_kafka::headers::inject(&propagator, &cx, Some(headers));
+                    black_box(tracewire_kafka::headers::extract(
+                        &propagator,
+                        headers.as_ref(),
+                    ))
+                },
+            );
+            batched(
+                &mut group,
+                &group_name,
+                &format!("anchor/naive/{name}"),
+                setup,
+                |headers| {
+                    let headers = naive_inject(&propagator, &cx, headers);
+                    black_box(propagator.extract(&NaiveExtractor(&headers)))
+                },
+            );
         }
+        group.finish();
     }
-    group.finish();
+}
+
+/// `routine` on a fresh input from `setup`, as criterion's `iter_batched` times it: neither
+/// building the input nor dropping the output is measured. Under `TRACEWIRE_PROFILE` it runs
+/// through `bench_or_profile` with every input built before the first iteration, so that their
+/// building costs the same in every case (what the iterations free would otherwise be reused by
+/// it) and the group's `bare`, which only takes the inputs, cancels it exactly; outputs are
+/// leaked instead of dropped (a profiling run is short).
+fn batched<I, O>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    group_name: &str,
+    id: &str,
+    setup: fn() -> I,
+    mut routine: impl FnMut(I) -> O,
+) {
+    if !profiling() {
+        group.bench_function(id, |b| {
+            b.iter_batched(setup, &mut routine, BatchSize::SmallInput);
+        });
+        return;
+    }
+    let mut inputs: Option<Vec<I>> = None;
+    bench_or_profile(group, group_name, id, || {
+        let input = inputs
+            .get_or_insert_with(|| (0..profile_iterations()).map(|_| setup()).collect())
+            .pop()
+            .unwrap_or_else(setup);
+        std::mem::forget(routine(input));
+    });
+}
+
+/// The iterations `bench_or_profile` runs under `TRACEWIRE_PROFILE` (its default included).
+fn profile_iterations() -> u64 {
+    std::env::var("TRACEWIRE_PROFILE_ITERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// Whether this run profiles one case (`TRACEWIRE_PROFILE`) instead of benchmarking.
+fn profiling() -> bool {
+    std::env::var_os("TRACEWIRE_PROFILE").is_some()
 }
 
 /// Where the time of one inject + extract goes, for the stale carrier and the full context.
 fn split(c: &mut Criterion) {
+    const GROUP: &str = "kafka/headers_split";
     let propagator = w3c();
     let [_, (_, cx)] = contexts();
     let injected = tracewire_kafka::headers::inject(&propagator, &cx, Some(stale_headers()))
@@ -191,76 +240,66 @@ fn split(c: &mut Criterion) {
     let naive_injected = naive_inject(&propagator, &cx, stale_headers());
     let mut pairs = PairInjector::new();
     propagator.inject_context(&cx, &mut pairs);
-    let mut group = c.benchmark_group("kafka/headers_split");
-    group.bench_function("propagator_format", |b| {
-        b.iter(|| {
-            let mut injector = PairInjector::new();
-            propagator.inject_context(&cx, &mut injector);
-            black_box(injector)
-        });
+    let extractor = PairExtractor::new(pairs.iter().map(|(key, value)| (key, value.as_bytes())));
+    let mut group = c.benchmark_group(GROUP);
+    bench_or_profile(&mut group, GROUP, "propagator_format", || {
+        let mut injector = PairInjector::new();
+        propagator.inject_context(&cx, &mut injector);
+        injector
     });
-    group.bench_function("propagator_parse", |b| {
-        let extractor =
-            PairExtractor::new(pairs.iter().map(|(key, value)| (key, value.as_bytes())));
-        b.iter(|| black_box(propagator.extract(&extractor)));
+    bench_or_profile(&mut group, GROUP, "propagator_parse", || {
+        propagator.extract(&extractor)
     });
-    group.bench_function("header_scan", |b| {
-        b.iter(|| {
-            black_box(
-                (0..injected.count())
-                    .map_while(|index| injected.try_get(index))
-                    .filter(|header| header.key.len() > 5)
-                    .count(),
-            )
-        });
+    // rdkafka's safe reads (`Headers::try_get`), which the anchor's carrier uses.
+    bench_or_profile(&mut group, GROUP, "header_scan", || {
+        (0..injected.count())
+            .map_while(|index| injected.try_get(index))
+            .filter(|header| header.key.len() > 5)
+            .count()
     });
-    group.bench_function("rebuild_13_with_capacity", |b| {
-        b.iter(|| {
-            black_box(
-                (0..injected.count())
-                    .map_while(|index| injected.try_get(index))
-                    .fold(
-                        OwnedHeaders::new_with_capacity(injected.count()),
-                        |headers, header| headers.insert(header),
-                    ),
-            )
-        });
+    // Ours without a context to write: the three stale fields removed in place.
+    batched(
+        &mut group,
+        GROUP,
+        "tracewire_remove_stale",
+        stale_headers,
+        |headers| tracewire_kafka::headers::inject(&propagator, &Context::new(), Some(headers)),
+    );
+    // A lookup that finds nothing reads every header (through librdkafka, keys as bytes).
+    let baggage = Propagator::new(BaggagePropagator::new());
+    let app = app_headers();
+    bench_or_profile(&mut group, GROUP, "tracewire_lookup_miss_10", || {
+        tracewire_kafka::headers::extract(&baggage, Some(&app))
     });
-    group.bench_function("tracewire_inject", |b| {
-        b.iter_batched(
-            stale_headers,
-            |headers| {
-                black_box(tracewire_kafka::headers::inject(
-                    &propagator,
-                    &cx,
-                    Some(headers),
-                ))
-            },
-            BatchSize::SmallInput,
-        );
+    batched(
+        &mut group,
+        GROUP,
+        "tracewire_inject",
+        stale_headers,
+        |headers| tracewire_kafka::headers::inject(&propagator, &cx, Some(headers)),
+    );
+    batched(
+        &mut group,
+        GROUP,
+        "anchor_naive_inject",
+        stale_headers,
+        |headers| naive_inject(&propagator, &cx, headers),
+    );
+    bench_or_profile(&mut group, GROUP, "tracewire_extract", || {
+        tracewire_kafka::headers::extract(&propagator, Some(&injected))
     });
-    group.bench_function("anchor_naive_inject", |b| {
-        b.iter_batched(
-            stale_headers,
-            |headers| black_box(naive_inject(&propagator, &cx, headers)),
-            BatchSize::SmallInput,
-        );
-    });
-    group.bench_function("tracewire_extract", |b| {
-        b.iter(|| {
-            black_box(tracewire_kafka::headers::extract(
-                &propagator,
-                Some(&injected),
-            ))
-        });
-    });
-    group.bench_function("anchor_naive_extract", |b| {
-        b.iter(|| black_box(propagator.extract(&NaiveExtractor(&naive_injected))));
+    bench_or_profile(&mut group, GROUP, "anchor_naive_extract", || {
+        propagator.extract(&NaiveExtractor(&naive_injected))
     });
     group.finish();
 }
 
 fn send(c: &mut Criterion) {
+    const GROUP: &str = "kafka/send";
+    // The mock broker's threads would add their instructions to another case's profile.
+    if std::env::var("TRACEWIRE_PROFILE").is_ok_and(|target| !target.starts_with(GROUP)) {
+        return;
+    }
     let Ok(cluster) = MockCluster::new(1) else {
         return;
     };
@@ -302,27 +341,22 @@ fn send(c: &mut Criterion) {
     let bare = || runtime.block_on(async { raw.send(record(), timeout).await.is_ok() });
     let ours_sampled = || runtime.block_on(async { sampled.send(record(), timeout).await.is_ok() });
     let ours_dropped = || runtime.block_on(async { dropped.send(record(), timeout).await.is_ok() });
-    let mut group = c.benchmark_group("kafka/send");
-    group.bench_function("bare", |b| interleaved(b, &bare, &ours_sampled));
-    group.bench_function("tracewire/sampled", |b| {
-        interleaved(b, &ours_sampled, &bare)
-    });
-    group.bench_function("tracewire/dropped", |b| {
-        interleaved(b, &ours_dropped, &bare)
-    });
+    let mut group = c.benchmark_group(GROUP);
+    interleaved(&mut group, GROUP, "bare", &bare, &ours_sampled);
+    interleaved(&mut group, GROUP, "tracewire/sampled", &ours_sampled, &bare);
+    interleaved(&mut group, GROUP, "tracewire/dropped", &ours_dropped, &bare);
     // The wrapper's own work per message without the broker: start the span, inject, end it
     // with an outcome and record the metrics (the refused-record path, as cheap as a delivery).
     let refused = KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull);
     for (name, producer) in [("sampled", &sampled), ("dropped", &dropped)] {
-        group.bench_function(format!("tracewire_cpu_only/{name}"), |b| {
-            b.iter(|| {
-                let record = producer.telemetry().prepare_record(
-                    BaseRecord::<str, str>::to("bench")
-                        .key("key")
-                        .payload("payload"),
-                );
-                record.delivery_opaque.record_error(&refused);
-            });
+        let id = format!("tracewire_cpu_only/{name}");
+        bench_or_profile(&mut group, GROUP, &id, || {
+            let record = producer.telemetry().prepare_record(
+                BaseRecord::<str, str>::to("bench")
+                    .key("key")
+                    .payload("payload"),
+            );
+            record.delivery_opaque.record_error(&refused);
         });
     }
     group.finish();
@@ -330,17 +364,29 @@ fn send(c: &mut Criterion) {
 
 /// Times `measured` while alternating it with an untimed `other` send: the mock broker's round
 /// trip and the shared machine's load drift over seconds, and alternating gives both sides the
-/// same conditions instead of whatever ran first.
-fn interleaved(b: &mut Bencher<'_>, measured: &dyn Fn() -> bool, other: &dyn Fn() -> bool) {
-    b.iter_custom(|iterations| {
-        let mut total = Duration::ZERO;
-        for _ in 0..iterations {
-            black_box(other());
-            let start = Instant::now();
-            black_box(measured());
-            total += start.elapsed();
-        }
-        total
+/// same conditions instead of whatever ran first. Profiled alone, as instructions do not drift.
+fn interleaved(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    group_name: &str,
+    id: &str,
+    measured: &dyn Fn() -> bool,
+    other: &dyn Fn() -> bool,
+) {
+    if profiling() {
+        bench_or_profile(group, group_name, id, measured);
+        return;
+    }
+    group.bench_function(id, |b: &mut Bencher<'_>| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                black_box(other());
+                let start = Instant::now();
+                black_box(measured());
+                total += start.elapsed();
+            }
+            total
+        });
     });
 }
 

@@ -37,7 +37,7 @@ use tracewire_core::semconv::messaging::{
     partition_id,
 };
 
-use crate::headers;
+use crate::headers::{self, NativeHeaders};
 use crate::instrumentation::{
     Client, ClientInfo, KafkaInstrumentation, Operation, ProcessParent, destination, error_type,
 };
@@ -192,7 +192,7 @@ impl<T> TracedConsumer<T> {
     }
 
     /// Extracts `message`'s creation context, without counting or tracing anything.
-    pub fn extract<M: Message>(&self, message: &M) -> Context {
+    pub fn extract<M: Message<Headers: NativeHeaders>>(&self, message: &M) -> Context {
         headers::extract(self.client.kafka.propagator(), message.headers())
     }
 
@@ -204,7 +204,7 @@ impl<T> TracedConsumer<T> {
     /// `messaging.process.duration` end when the handler returns.
     pub fn process<M, F, R, E>(&self, message: &M, handler: F) -> Processing<F>
     where
-        M: Message,
+        M: Message<Headers: NativeHeaders>,
         F: Future<Output = Result<R, E>>,
     {
         let creation = self.extract(message);
@@ -228,7 +228,7 @@ impl<T> TracedConsumer<T> {
         handler: impl FnOnce() -> Result<R, E>,
     ) -> Result<R, E>
     where
-        M: Message,
+        M: Message<Headers: NativeHeaders>,
     {
         let creation = self.extract(message);
         let processing = self.process_span(message, creation, true);
@@ -423,7 +423,7 @@ where
 
 impl<T> TracedConsumer<T> {
     /// Pairs a received message with its creation context and counts it as consumed.
-    pub(crate) fn receive<M: Message>(&self, message: M) -> Received<M> {
+    pub(crate) fn receive<M: Message<Headers: NativeHeaders>>(&self, message: M) -> Received<M> {
         let mut attributes = self.client.metric_attributes(PROCESS, false, 2);
         attributes.push(destination(message.topic()));
         attributes.push(partition_id(message.partition()));
@@ -438,7 +438,7 @@ impl<T> TracedConsumer<T> {
 
     /// Ends a batch receive: one `poll {topic}` span backdated to `started` with a link per
     /// message that carried a context. An empty poll (nothing and no error) records nothing.
-    fn record_poll<M: Message>(
+    fn record_poll<M: Message<Headers: NativeHeaders>>(
         &self,
         started: Instant,
         messages: Vec<KafkaResult<M>>,

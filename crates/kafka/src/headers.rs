@@ -2,28 +2,84 @@
 //!
 //! - [`inject`] writes a context into [`OwnedHeaders`], **replacing** every header the
 //!   propagator owns (its [`fields`](Propagator::for_each_field), e.g. `traceparent`,
-//!   `tracestate`, `baggage`) and keeping all other headers in order. A message consumed and produced again
-//!   therefore carries the new context once, never a stale copy next to it.
-//! - [`extract`] reads a context from any [`Headers`] (borrowed from a consumed message or
-//!   owned). A repeated key resolves to its **last** value (the most recent writer wins); null
-//!   values and values that are not UTF-8 are skipped, so they never hide an earlier valid value.
-//!   Nothing panics on bad input: a message without a valid context yields an empty context.
+//!   `tracestate`, `baggage`) and keeping all other headers in order. A message consumed and
+//!   produced again therefore carries the new context once, never a stale copy next to it.
+//! - [`extract`] reads a context from the headers of a consumed message ([`BorrowedHeaders`])
+//!   or from [`OwnedHeaders`]. A repeated key resolves to its **last** value (the most recent
+//!   writer wins); null values and values that are not UTF-8 are skipped, so they never hide an
+//!   earlier valid value. Headers whose key is not UTF-8 are skipped too (Kafka does not check
+//!   keys, and rdkafka's own `Headers` accessors panic on them). Nothing panics on bad input: a
+//!   message without a valid context yields an empty context.
+//!
+//! Both talk to librdkafka's header API directly (reading keys as bytes, removing headers in
+//! place), which is why they take a [`NativeHeaders`]: rdkafka's two header types, nothing else.
+//! librdkafka hands keys out as C strings, so a key with a NUL byte in it is read, looked up and
+//! removed as the bytes before the NUL, as rdkafka's own accessors read it.
 
 use std::borrow::Cow;
 use std::cell::Cell;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{BorrowedHeaders, Headers, OwnedHeaders};
 use tracewire_core::propagation::{PairExtractor, Propagator};
+
+use crate::native::{self, KEY_BUFFER, View};
+
+/// The header types [`inject`]'s output and [`extract`]'s input can be: rdkafka's
+/// [`BorrowedHeaders`] (a consumed message's) and [`OwnedHeaders`], whose librdkafka header
+/// list the carrier reads directly. Sealed: not implementable outside this crate.
+///
+/// ```
+/// use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
+/// use tracewire_kafka::headers::NativeHeaders;
+///
+/// fn carries_context<H: NativeHeaders>(_: &H) {}
+/// carries_context(&OwnedHeaders::new());
+/// carries_context(OwnedHeaders::new().as_borrowed());
+/// fn consumed(message: &BorrowedMessage<'_>) {
+///     if let Some(headers) = message.headers() {
+///         carries_context(headers);
+///     }
+/// }
+/// ```
+pub trait NativeHeaders: Headers + sealed::Sealed {}
+
+impl NativeHeaders for BorrowedHeaders {}
+
+impl NativeHeaders for OwnedHeaders {}
+
+mod sealed {
+    use rdkafka::message::{BorrowedHeaders, OwnedHeaders};
+
+    /// Hands out the handle of the librdkafka list behind the headers.
+    pub trait Sealed {
+        fn handle(&self) -> &BorrowedHeaders;
+    }
+
+    impl Sealed for BorrowedHeaders {
+        fn handle(&self) -> &BorrowedHeaders {
+            self
+        }
+    }
+
+    impl Sealed for OwnedHeaders {
+        fn handle(&self) -> &BorrowedHeaders {
+            self.as_borrowed()
+        }
+    }
+}
 
 /// Injects `cx` into `headers` with `propagator`, replacing the propagator's fields.
 ///
-/// Linear in the number of headers, each read once (twice past the first 16 from the end):
-/// when none of the existing headers is a propagation field the injected ones are appended in
-/// place; otherwise the headers are rebuilt once, without the stale fields, followed by the
-/// injected ones. Returns `None` only when there were no headers and nothing was injected (for
-/// example an invalid context with a trace-context propagator).
+/// The headers are changed in place: librdkafka removes every header named like one of the
+/// propagator's fields or one of the injected keys (keeping the others in order), then the
+/// injected headers are appended. Every key is read once first, and a name no key has the
+/// length of is not looked for; each removal is linear in the number of headers. Returns
+/// `None` only when there were no headers and nothing was injected (for example an invalid
+/// context with a trace-context propagator). Should librdkafka refuse a change (its API
+/// reserves an error for read-only lists; the lists rdkafka creates are writable), injection
+/// stops there and the headers are returned with the changes made until then.
 ///
 /// ```
 /// use opentelemetry::Context;
@@ -57,36 +113,51 @@ pub fn inject(
 ) -> Option<OwnedHeaders> {
     let mut injector = Injected::default();
     propagator.inject_context(cx, &mut injector);
-    let headers = match headers {
+    let mut headers = match headers {
         None if injector.is_empty() => return None,
         None => OwnedHeaders::new_with_capacity(injector.len()),
-        Some(old) => {
-            let replaced = Replaced::new(propagator, &injector);
-            let cached = CachedHeaders::new(&old);
-            // From the last header: a previous hop appended its fields, so they are found first.
-            let has_stale = (0..cached.count)
-                .rev()
-                .filter_map(|index| cached.header(index))
-                .any(|(key, _)| replaced.contains(key));
-            if has_stale {
-                (0..cached.count)
-                    .filter_map(|index| cached.header(index))
-                    .filter(|(key, _)| !replaced.contains(key))
-                    .fold(
-                        OwnedHeaders::new_with_capacity(cached.count + injector.len()),
-                        |headers, (key, value)| headers.insert(Header { key, value }),
-                    )
-            } else {
-                old
-            }
-        }
+        Some(headers) => headers,
     };
-    Some(injector.iter().fold(headers, |headers, (key, value)| {
-        headers.insert(Header {
-            key,
-            value: Some(value),
-        })
-    }))
+    // A refused change leaves the rest undone: `Err` carries nothing more to act on.
+    let _ = replace(&mut headers, propagator, &injector);
+    Some(headers)
+}
+
+/// Removes the propagator's fields and the injected keys from `headers`, then appends the
+/// injected pairs; stops at the first change librdkafka refuses.
+fn replace(
+    headers: &mut OwnedHeaders,
+    propagator: &Propagator,
+    injected: &Injected,
+) -> Result<(), rdkafka::types::RDKafkaErrorCode> {
+    // A removal compares every key in C; reading the keys once skips the names none can match.
+    let view = View::new(headers.as_borrowed());
+    let present = (0..view.count())
+        .filter_map(|index| view.get(index))
+        .fold(0, |lengths, (key, _)| lengths | length_bit(key));
+    let mut removed = Ok(());
+    propagator.for_each_field(|field| {
+        if removed.is_ok() && present & length_bit(field.as_bytes()) != 0 {
+            removed = remove(headers, field);
+        }
+    });
+    removed?;
+    for (key, _) in injected
+        .iter()
+        .filter(|(key, _)| present & length_bit(key.as_bytes()) != 0 && !is_field(propagator, key))
+    {
+        remove(headers, key)?;
+    }
+    injected
+        .iter()
+        .try_for_each(|(key, value)| native::add(headers, key.as_bytes(), Some(value.as_bytes())))
+}
+
+/// Removes every header named `key`; a key librdkafka cannot spell (it holds a NUL byte) names
+/// no header to remove.
+fn remove(headers: &mut OwnedHeaders, key: &str) -> Result<(), rdkafka::types::RDKafkaErrorCode> {
+    let mut buffer = [0; KEY_BUFFER];
+    native::c_key(key, &mut buffer).map_or(Ok(()), |key| native::remove(headers, &key))
 }
 
 /// The pairs a propagator injects, collected before the headers are written. Like
@@ -161,41 +232,6 @@ impl Injector for Injected {
     }
 }
 
-/// The header keys an injection replaces: the injected ones and the propagator's fields.
-struct Replaced<'a> {
-    propagator: &'a Propagator,
-    injected: &'a Injected,
-    /// Bit `n` is set when some replaced key is `n` bytes long (bit 63: 63 or more), so that
-    /// most other keys are told apart by their length alone.
-    lengths: u64,
-}
-
-impl<'a> Replaced<'a> {
-    fn new(propagator: &'a Propagator, injected: &'a Injected) -> Self {
-        let mut lengths = injected
-            .iter()
-            .fold(0, |lengths, (key, _)| lengths | length_bit(key));
-        propagator.for_each_field(|field| lengths |= length_bit(field));
-        Self {
-            propagator,
-            injected,
-            lengths,
-        }
-    }
-
-    fn contains(&self, key: &str) -> bool {
-        self.lengths & length_bit(key) != 0
-            // Injected keys first: they match a stale header before the field list is walked.
-            && (self.injected.iter().any(|(injected, _)| injected == key)
-                || is_field(self.propagator, key))
-    }
-}
-
-#[inline]
-fn length_bit(key: &str) -> u64 {
-    1 << key.len().min(63)
-}
-
 /// Whether `propagator` writes `key`, without collecting its fields.
 fn is_field(propagator: &Propagator, key: &str) -> bool {
     let mut found = false;
@@ -223,15 +259,15 @@ fn is_field(propagator: &Propagator, key: &str) -> bool {
 ///     "00f067aa0ba902b7"
 /// );
 /// ```
-pub fn extract<H: Headers + ?Sized>(propagator: &Propagator, headers: Option<&H>) -> Context {
+pub fn extract<H: NativeHeaders + ?Sized>(propagator: &Propagator, headers: Option<&H>) -> Context {
     let Some(headers) = headers else {
         return Context::new();
     };
-    propagator.extract(&CachedHeaders::new(headers))
+    propagator.extract(&Carrier::new(headers.handle()))
 }
 
-/// The headers as a [`PairExtractor`]: null values dropped, non-UTF-8 values skipped, the last
-/// value of a repeated key wins.
+/// The headers as a [`PairExtractor`]: headers whose key is not UTF-8 and null values dropped,
+/// non-UTF-8 values skipped, the last value of a repeated key wins.
 ///
 /// ```
 /// use opentelemetry::propagation::Extractor;
@@ -243,109 +279,80 @@ pub fn extract<H: Headers + ?Sized>(propagator: &Propagator, headers: Option<&H>
 ///     .insert(Header { key: "k", value: None::<&str> });
 /// assert_eq!(tracewire_kafka::headers::extractor(&headers).get("k"), Some("last"));
 /// ```
-pub fn extractor<H: Headers + ?Sized>(headers: &H) -> PairExtractor<'_> {
-    entries(headers)
-        .filter_map(|header| Some((header.key, header.value?)))
+pub fn extractor<H: NativeHeaders + ?Sized>(headers: &H) -> PairExtractor<'_> {
+    Carrier::new(headers.handle())
+        .entries()
+        .filter_map(|(key, value)| Some((key, value?)))
         .collect()
 }
 
-/// One header as a key and a value that may be null.
-type Entry<'a> = (&'a str, Option<&'a [u8]>);
-
-/// Headers read on demand from the last one backwards, each at most once while it fits in a
-/// cache on the stack: reading a header from librdkafka (and checking its key is UTF-8) is the
-/// main cost of a lookup, and propagation fields are usually the last headers.
-///
-/// As an [`Extractor`] it reads like [`PairExtractor`]: null values and values that are not
-/// UTF-8 are skipped, the last value of a repeated key wins. A lookup stops at the first match
-/// from the end, so finding fields appended by the last writer reads only those; a missing key
-/// reads every header once. Values are checked for UTF-8 only when their key matches.
-struct CachedHeaders<'a, H: ?Sized> {
-    headers: &'a H,
-    count: usize,
-    /// How many headers, counted from the last one, `cache` holds.
-    cached: Cell<usize>,
-    /// `cache[n]` is the header at `count - 1 - n`.
-    cache: [Cell<Entry<'a>>; CACHED_HEADERS],
-    /// The [`length_bit`]s of the cached keys: once every header is cached, a key of another
-    /// length is known to be absent without a scan.
-    lengths: Cell<u64>,
+/// The headers read through librdkafka as an [`Extractor`] that reads like [`PairExtractor`]
+/// without collecting anything. A lookup reads from the last header (propagation fields are
+/// usually appended last) and stops at the first match with a UTF-8 value; keys are compared as
+/// bytes, so only a matching header's value is checked for UTF-8. A lookup that finds nothing
+/// has read every key, and remembers their lengths: a later lookup of a key whose length no
+/// header has (trace context's `tracestate` then `baggage`) is answered without reading.
+struct Carrier<'a> {
+    view: View<'a>,
+    /// The [`length_bit`]s of every key, once a lookup has read them all.
+    lengths: Cell<Option<u64>>,
 }
 
-/// Headers a message rarely exceeds; further ones are read again on each lookup that reaches them.
-const CACHED_HEADERS: usize = 16;
-
-impl<'a, H: Headers + ?Sized> CachedHeaders<'a, H> {
-    fn new(headers: &'a H) -> Self {
+impl<'a> Carrier<'a> {
+    fn new(headers: &'a BorrowedHeaders) -> Self {
         Self {
-            headers,
-            count: headers.count(),
-            cached: Cell::new(0),
-            cache: [const { Cell::new(("", None)) }; CACHED_HEADERS],
-            lengths: Cell::new(0),
+            view: View::new(headers),
+            lengths: Cell::new(None),
         }
     }
 
-    /// The header at `index`; `None` past the end.
-    #[inline]
-    fn header(&self, index: usize) -> Option<Entry<'a>> {
-        let from_end = self.count.checked_sub(index + 1)?;
-        let cached = self.cached.get();
-        if from_end < cached {
-            return self.cache.get(from_end).map(Cell::get);
-        }
-        let header = self.headers.try_get(index)?;
-        let entry = (header.key, header.value);
-        if from_end == cached
-            && let Some(slot) = self.cache.get(from_end)
-        {
-            slot.set(entry);
-            self.cached.set(cached + 1);
-            self.lengths.set(self.lengths.get() | length_bit(entry.0));
-        }
-        Some(entry)
-    }
-
-    /// The headers whose value is UTF-8, in carrier order.
-    fn utf8(&self) -> impl DoubleEndedIterator<Item = (&'a str, &'a str)> {
-        (0..self.count).filter_map(|index| {
-            let (key, value) = self.header(index)?;
-            Some((key, std::str::from_utf8(value?).ok()?))
+    /// The headers whose key is UTF-8, in carrier order.
+    fn entries(&self) -> impl DoubleEndedIterator<Item = (&'a str, Option<&'a [u8]>)> {
+        let view = self.view;
+        (0..view.count()).filter_map(move |index| {
+            let (key, value) = view.get(index)?;
+            Some((std::str::from_utf8(key).ok()?, value))
         })
     }
+
+    /// The headers whose key and value are UTF-8, in carrier order.
+    fn text(&self) -> impl DoubleEndedIterator<Item = (&'a str, &'a str)> {
+        self.entries()
+            .filter_map(|(key, value)| Some((key, std::str::from_utf8(value?).ok()?)))
+    }
 }
 
-impl<'a, H: Headers + ?Sized> Extractor for CachedHeaders<'a, H> {
+impl Extractor for Carrier<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        let cached = self.cached.get();
-        if cached == self.count && self.lengths.get() & length_bit(key) == 0 {
+        let key = key.as_bytes();
+        if self
+            .lengths
+            .get()
+            .is_some_and(|lengths| lengths & length_bit(key) == 0)
+        {
             return None;
         }
-        let value_of = |(candidate, value): Entry<'a>| {
-            if candidate != key {
-                return None;
+        let mut lengths = 0;
+        for index in (0..self.view.count()).rev() {
+            let (candidate, value) = self.view.get(index)?;
+            if candidate == key
+                && let Some(Ok(value)) = value.map(std::str::from_utf8)
+            {
+                return Some(value);
             }
-            std::str::from_utf8(value?).ok()
-        };
-        // From the last header: the cached ones, then the others, read (and cached while there
-        // is room) as the search reaches them.
-        self.cache[..cached]
-            .iter()
-            .find_map(|slot| value_of(slot.get()))
-            .or_else(|| {
-                (0..self.count - cached)
-                    .rev()
-                    .find_map(|index| value_of(self.header(index)?))
-            })
+            lengths |= length_bit(candidate);
+        }
+        self.lengths.set(Some(lengths));
+        None
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.utf8().map(|(key, _)| key).collect()
+        self.text().map(|(key, _)| key).collect()
     }
 
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
         let values: Vec<&str> = self
-            .utf8()
+            .text()
             .filter(|(candidate, _)| *candidate == key)
             .map(|(_, value)| value)
             .collect();
@@ -353,9 +360,10 @@ impl<'a, H: Headers + ?Sized> Extractor for CachedHeaders<'a, H> {
     }
 }
 
-/// Every header in order; `Headers::iter` needs a sized carrier.
-fn entries<H: Headers + ?Sized>(headers: &H) -> impl Iterator<Item = Header<'_, &[u8]>> {
-    (0..headers.count()).map_while(|index| headers.try_get(index))
+/// Bit `n` is set when a key is `n` bytes long (bit 63: 63 or more), so that most keys are told
+/// apart by their length alone.
+fn length_bit(key: &[u8]) -> u64 {
+    1 << key.len().min(63)
 }
 
 #[cfg(test)]
@@ -364,14 +372,69 @@ mod tests {
 
     use super::*;
 
-    fn build(list: &[(String, Option<Vec<u8>>)]) -> OwnedHeaders {
+    /// A header as bytes: key, value (`None` when null).
+    type Pair = (Vec<u8>, Option<Vec<u8>>);
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// Headers with any key bytes, which rdkafka's `OwnedHeaders::insert` (a `&str` key) cannot
+    /// write.
+    fn build(list: &[Pair]) -> OwnedHeaders {
         list.iter()
-            .fold(OwnedHeaders::new(), |headers, (key, value)| {
-                headers.insert(Header {
-                    key,
-                    value: value.as_deref(),
-                })
+            .fold(OwnedHeaders::new(), |mut headers, (key, value)| {
+                native::add(&mut headers, key, value.as_deref()).expect("a writable list");
+                headers
             })
+    }
+
+    fn read(headers: &OwnedHeaders) -> Vec<Pair> {
+        let view = View::new(headers.as_borrowed());
+        (0..view.count())
+            .filter_map(|index| view.get(index))
+            .map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)))
+            .collect()
+    }
+
+    /// Lists with repeated propagation keys, keys of any bytes (UTF-8 or not, NUL included,
+    /// also after a field's name), and values that are null, UTF-8 or binary.
+    fn list() -> impl Strategy<Value = Vec<Pair>> {
+        let key = prop_oneof![
+            Just(b"traceparent".to_vec()),
+            Just(b"tracestate".to_vec()),
+            Just(b"baggage".to_vec()),
+            "[ab]".prop_map(String::into_bytes),
+            // As long as a field's name, so that lengths alone do not tell them apart.
+            "[a-z]{7}|[a-z]{10,11}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..4),
+            proptest::collection::vec(any::<u8>(), 0..3).prop_map(|tail| [
+                &b"traceparent\0"[..],
+                &tail
+            ]
+            .concat()),
+        ];
+        let value = proptest::option::of(prop_oneof![
+            Just(TRACEPARENT.as_bytes().to_vec()),
+            Just(b"\xff".to_vec()),
+            "[xyz]{0,3}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..6),
+        ]);
+        proptest::collection::vec((key, value), 0..24)
+    }
+
+    /// A key as librdkafka hands it out: up to its first NUL byte.
+    fn c_view(key: &[u8]) -> &[u8] {
+        key.split(|byte| *byte == 0).next().unwrap_or_default()
+    }
+
+    /// The reference: the headers whose key (as librdkafka hands it out) and value are UTF-8,
+    /// in order.
+    fn text_pairs(list: &[Pair]) -> Vec<(&str, &str)> {
+        list.iter()
+            .filter_map(|(key, value)| {
+                let value = std::str::from_utf8(value.as_deref()?).ok()?;
+                Some((std::str::from_utf8(c_view(key)).ok()?, value))
+            })
+            .collect()
     }
 
     #[test]
@@ -403,36 +466,78 @@ mod tests {
     }
 
     proptest! {
-        /// The cached extractor reads exactly like a `PairExtractor`, whatever the order of the
-        /// lookups and whether or not the headers fit in its cache.
+        /// The native carrier reads like the reference: the last UTF-8 value of a UTF-8 key
+        /// wins, null and binary values never hide an earlier one, binary keys are skipped.
         #[test]
-        fn cached_headers_read_like_the_pair_extractor(
-            list in proptest::collection::vec(
-                (
-                    prop_oneof![Just("traceparent".to_owned()), "[ab]{1}"],
-                    proptest::option::of(prop_oneof![
-                        Just(b"\xff".to_vec()),
-                        "[xyz]{0,3}".prop_map(String::into_bytes),
-                    ]),
-                ),
-                0..40,
-            ),
-            lookups in proptest::collection::vec(
-                prop_oneof![Just("traceparent"), Just("a"), Just("b"), Just("c")],
-                0..6,
-            ),
-        ) {
+        fn the_carrier_reads_like_the_reference(list in list()) {
             let headers = build(&list);
-            let pairs = extractor(&headers);
-            let cached = CachedHeaders::new(&headers);
+            let carrier = Carrier::new(headers.as_borrowed());
+            let pairs = text_pairs(&list);
+            let lookups = ["traceparent", "tracestate", "baggage", "a", "b", "c", ""]
+                .into_iter()
+                .chain(list.iter().filter_map(|(key, _)| std::str::from_utf8(c_view(key)).ok()));
             for key in lookups {
-                prop_assert_eq!(cached.get(key), pairs.get(key));
+                let values: Vec<&str> = pairs
+                    .iter()
+                    .filter(|(candidate, _)| *candidate == key)
+                    .map(|(_, value)| *value)
+                    .collect();
+                prop_assert_eq!(carrier.get(key), values.last().copied());
+                prop_assert_eq!(carrier.get_all(key), (!values.is_empty()).then_some(values));
             }
-            prop_assert_eq!(cached.keys(), pairs.keys());
-            for key in ["traceparent", "a", "b", "c"] {
-                prop_assert_eq!(cached.get(key), pairs.get(key));
-                prop_assert_eq!(cached.get_all(key), pairs.get_all(key));
-            }
+            let keys: Vec<&str> = pairs.iter().map(|(key, _)| *key).collect();
+            prop_assert_eq!(carrier.keys(), keys);
+            let collected = extractor(&headers);
+            prop_assert_eq!(collected.keys(), carrier.keys());
         }
+
+        /// Injection keeps every other header, binary ones included, in order, and appends the
+        /// context once.
+        #[test]
+        fn inject_keeps_the_other_headers_in_order(list in list()) {
+            let propagator = Propagator::new(
+                opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+                    Box::new(tracewire_core::propagation::TraceContextPropagator::new()),
+                    Box::new(tracewire_core::propagation::BaggagePropagator::new()),
+                ]),
+            );
+            let cx = extract(&propagator, Some(&build(&[(
+                b"traceparent".to_vec(),
+                Some(TRACEPARENT.as_bytes().to_vec()),
+            )])));
+            let headers = inject(&propagator, &cx, Some(build(&list))).expect("headers");
+            let fields: [&[u8]; 3] = [b"traceparent", b"tracestate", b"baggage"];
+            let mut expected: Vec<Pair> = list
+                .iter()
+                .filter(|(key, _)| !fields.contains(&c_view(key)))
+                .map(|(key, value)| (c_view(key).to_vec(), value.clone()))
+                .collect();
+            expected.push((b"traceparent".to_vec(), Some(TRACEPARENT.as_bytes().to_vec())));
+            prop_assert_eq!(read(&headers), expected);
+        }
+    }
+
+    #[test]
+    fn a_key_with_a_nul_byte_is_its_bytes_before_the_nul() {
+        let headers = build(&[
+            (
+                b"traceparent".to_vec(),
+                Some(TRACEPARENT.as_bytes().to_vec()),
+            ),
+            (b"traceparent\0x".to_vec(), Some(b"00-bad".to_vec())),
+            (b"k\0".to_vec(), Some(b"v".to_vec())),
+        ]);
+        let carrier = Carrier::new(headers.as_borrowed());
+        assert_eq!(carrier.keys(), ["traceparent", "traceparent", "k"]);
+        assert_eq!(carrier.get("traceparent"), Some("00-bad"));
+        assert_eq!(carrier.get("k"), Some("v"));
+        assert_eq!(carrier.get("k\0"), None);
+        let injected = inject(
+            &Propagator::new(tracewire_core::propagation::TraceContextPropagator::new()),
+            &Context::new(),
+            Some(headers),
+        )
+        .expect("headers");
+        assert_eq!(read(&injected), [(b"k".to_vec(), Some(b"v".to_vec()))]);
     }
 }

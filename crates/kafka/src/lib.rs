@@ -3,8 +3,9 @@
 //! semantic conventions for Kafka.
 //!
 //! - [`headers`]: inject a context into [`OwnedHeaders`](rdkafka::message::OwnedHeaders)
-//!   (replacing stale propagation headers, keeping the others in order) and extract one from
-//!   any [`Headers`](rdkafka::message::Headers).
+//!   (replacing stale propagation headers in place, keeping the others in order) and extract
+//!   one from a consumed message's [`BorrowedHeaders`](rdkafka::message::BorrowedHeaders) or
+//!   from `OwnedHeaders`, whatever bytes their keys and values hold.
 //! - [`TracedProducer`] (for [`FutureProducer`](rdkafka::producer::FutureProducer)) and
 //!   [`ProducerTelemetry`] (for `BaseProducer`/`ThreadedProducer` delivery callbacks):
 //!   `send {topic}` PRODUCER spans whose context travels in the record headers.
@@ -48,6 +49,9 @@
 mod consumer;
 pub mod headers;
 mod instrumentation;
+// The only unsafe code outside tests: librdkafka's header API, each block with its SAFETY case.
+#[allow(unsafe_code)]
+mod native;
 mod producer;
 mod stream;
 

@@ -1,5 +1,8 @@
 //! Header propagation: replace-on-inject, last-value-wins extraction, bad values never panic.
 
+mod common;
+
+use common::{TRACEPARENT, raw_keys, with_raw_key};
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapCompositePropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
@@ -8,8 +11,6 @@ use proptest::prelude::*;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use tracewire_core::propagation::{Propagator, PropagatorKind, TraceContextPropagator};
 use tracewire_kafka::headers::{extract, extractor, inject};
-
-const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 fn w3c() -> Propagator {
     Propagator::new(TextMapCompositePropagator::new(vec![
@@ -144,6 +145,35 @@ fn garbage_missing_or_null_headers_give_an_empty_context() {
         assert!(!extract(&w3c(), Some(&headers)).has_active_span());
     }
     assert!(!extract::<OwnedHeaders>(&w3c(), None).has_active_span());
+}
+
+#[test]
+fn a_key_that_is_not_utf8_is_skipped_by_extraction_and_kept_by_injection() {
+    let headers =
+        with_raw_key(with(&[("app", Some(b"1"))]), b"\xff\xfe-key", b"binary").insert(Header {
+            key: "traceparent",
+            value: Some(TRACEPARENT),
+        });
+    for cx in [
+        extract(&w3c(), Some(&headers)),
+        extract(&w3c(), Some(headers.as_borrowed())),
+    ] {
+        assert_eq!(
+            cx.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+    }
+    let pairs = extractor(headers.as_borrowed());
+    assert_eq!(pairs.keys(), ["app", "traceparent"]);
+    assert_eq!(pairs.get("traceparent"), Some(TRACEPARENT));
+
+    let injected = inject(&w3c(), &span_cx(3, 4), Some(headers)).expect("headers");
+    assert_eq!(
+        raw_keys(injected.as_borrowed()),
+        [&b"app"[..], b"\xff\xfe-key", b"traceparent"]
+    );
+    let cx = extract(&w3c(), Some(&injected));
+    assert_eq!(cx.span().span_context().span_id(), SpanId::from(4_u64));
 }
 
 fn header_list() -> impl Strategy<Value = Vec<(String, Option<Vec<u8>>)>> {

@@ -4,8 +4,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{GROUP, Kafka, TIMEOUT, TOPIC, builder, instrumentation};
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
+use common::{
+    GROUP, Kafka, TIMEOUT, TOPIC, TRACEPARENT, builder, instrumentation, raw_keys, with_raw_key,
+};
+use futures_util::StreamExt;
+use opentelemetry::trace::{SpanId, SpanKind, TraceContextExt, TraceId, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use rdkafka::Message;
 use rdkafka::consumer::CommitMode;
@@ -368,6 +371,68 @@ async fn messages_without_a_valid_context_start_new_traces() {
     processes[3]
         .assert_no_attr("messaging.kafka.message.key")
         .assert_no_attr("messaging.kafka.message.tombstone");
+}
+
+#[tokio::test]
+async fn a_header_key_that_is_not_utf8_reaches_the_consumer_without_a_panic() {
+    let kafka_cluster = Kafka::start();
+    let capture = TelemetryCapture::new();
+    let kafka = instrumentation(&capture);
+    let producer = kafka_cluster.producer(&kafka);
+    // What a producer in another language may send: Kafka does not check header keys.
+    let headers = with_raw_key(OwnedHeaders::new(), b"\xc3\x28", b"binary").insert(Header {
+        key: "traceparent",
+        value: Some(TRACEPARENT),
+    });
+    for _ in 0..3 {
+        let record = FutureRecord::<[u8], [u8]>::to(TOPIC)
+            .payload(&b"v"[..])
+            .headers(headers.clone());
+        producer
+            .inner()
+            .send(record, TIMEOUT)
+            .await
+            .expect("delivered");
+    }
+    capture.reset();
+
+    let consumer = kafka_cluster.stream_consumer(&kafka);
+    let received = recv(&consumer).await;
+    let streamed = tokio::time::timeout(TIMEOUT, consumer.stream().next())
+        .await
+        .expect("a message in time")
+        .expect("a message")
+        .expect("no consumer error");
+    let direct = tokio::time::timeout(TIMEOUT, consumer.inner().recv())
+        .await
+        .expect("a message in time")
+        .expect("no consumer error");
+    assert_eq!(
+        raw_keys(direct.headers().expect("headers")),
+        [&b"\xc3\x28"[..], b"traceparent"]
+    );
+    for message in [&received, &streamed] {
+        consumer
+            .process_received(message, async { Ok::<_, ()>(()) })
+            .await
+            .expect("handler");
+    }
+    consumer
+        .process(&direct, async { Ok::<_, ()>(()) })
+        .await
+        .expect("handler");
+
+    let spans = capture.spans();
+    let processes = spans.named("process orders");
+    assert_eq!(processes.len(), 3);
+    for process in processes {
+        // No span is current: the process span continues the producer's trace.
+        assert_eq!(
+            process.span_context().trace_id(),
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)
+        );
+        process.assert_parent_span_id(SpanId::from(0x00f0_67aa_0ba9_02b7));
+    }
 }
 
 #[tokio::test]
