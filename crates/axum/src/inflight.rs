@@ -15,7 +15,9 @@ use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, Parent, SpanStart};
 use tracewire_core::intern::intern;
-use tracewire_core::metrics::{BoundCache, ByAddress, HttpServerMetrics, duration_seconds};
+use tracewire_core::metrics::{
+    AttributeBuffer, BoundCache, ByAddress, HttpServerMetrics, duration_seconds,
+};
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 use tracewire_core::semconv::http::{
     HTTP_REQUEST_METHOD, HTTP_ROUTE, HostPort, NormalizedMethod, client_address_from_headers,
@@ -485,35 +487,9 @@ impl MetricValues {
     }
 }
 
-/// The most attributes a metric gets: method, scheme, route, version, status, error type,
-/// server address and port.
-const MAX_METRIC_ATTRIBUTES: usize = 8;
-
-/// A fixed-capacity attribute list on the stack: recording a metric allocates nothing.
-struct MetricAttributes {
-    items: [KeyValue; MAX_METRIC_ATTRIBUTES],
-    len: usize,
-}
-
-impl MetricAttributes {
-    fn new() -> Self {
-        Self {
-            items: std::array::from_fn(|_| KeyValue::new("", false)),
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, attribute: KeyValue) {
-        if let Some(slot) = self.items.get_mut(self.len) {
-            *slot = attribute;
-            self.len += 1;
-        }
-    }
-
-    fn as_slice(&self) -> &[KeyValue] {
-        self.items.get(..self.len).unwrap_or_default()
-    }
-}
+/// The attributes of one metric point: at most method, scheme, route, version, status, error
+/// type, server address and port.
+type MetricAttributes = AttributeBuffer<8>;
 
 // A `&str` would lose what this reads: whether the value is `'static`.
 #[allow(clippy::ptr_arg)]

@@ -21,7 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -36,28 +36,20 @@ use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, global};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tokio::runtime::Runtime;
 use tower::{Service, ServiceExt};
 use tracewire_axum::TelemetryLayer;
-use tracewire_benchmarks::{bench_or_profile, dropping_provider, sampled_provider};
+use tracewire_benchmarks::{
+    bench_or_profile, dropping_provider, idle_meter_provider, sampled_provider,
+};
 use tracewire_core::metrics::HttpServerMetrics;
 use tracewire_core::propagation::{HeaderExtractor, TraceContextPropagator, install_global};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 fn router() -> Router {
     Router::new().route("/users/{id}", axum::routing::get(|| async { "user" }))
-}
-
-fn meter_provider() -> SdkMeterProvider {
-    SdkMeterProvider::builder()
-        .with_reader(
-            PeriodicReader::builder(InMemoryMetricExporter::default())
-                .with_interval(Duration::from_secs(3600))
-                .build(),
-        )
-        .build()
 }
 
 fn ours(tracer: &SdkTracerProvider, meter: &SdkMeterProvider, tracing: bool) -> Router {
@@ -258,7 +250,7 @@ fn bench(c: &mut Criterion) {
     let runtime: Runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let meter = meter_provider();
+    let meter = idle_meter_provider();
     let sampled = sampled_provider();
     let dropping = dropping_provider();
 

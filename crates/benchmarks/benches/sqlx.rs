@@ -45,12 +45,14 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{KeyValue, StringValue};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqlitePoolOptions, SqliteRow};
 use tokio::runtime::Runtime;
-use tracewire_benchmarks::{bench_or_profile, dropping_provider, sampled_provider};
+use tracewire_benchmarks::{
+    bench_or_profile, dropping_provider, idle_meter_provider, sampled_provider,
+};
 use tracewire_core::context::{ContextFutureExt, current_context};
 use tracewire_core::intern::intern;
 use tracewire_core::semconv::db;
@@ -152,18 +154,6 @@ fn set_anchor_provider(sampled: bool) {
     opentelemetry_0_32::global::set_tracer_provider(provider);
 }
 
-/// An SDK meter provider that aggregates as in an application but does not export during a run
-/// (its reader's interval is an hour), as in the axum bench.
-fn meter_provider() -> SdkMeterProvider {
-    SdkMeterProvider::builder()
-        .with_reader(
-            PeriodicReader::builder(InMemoryMetricExporter::default())
-                .with_interval(Duration::from_secs(3600))
-                .build(),
-        )
-        .build()
-}
-
 /// Runs `iterations` rounds of one `SELECT 1` per case and returns the time spent in the
 /// queries of `cases[measured]`.
 fn interleaved(
@@ -199,7 +189,7 @@ fn bench(c: &mut Criterion) {
         )
         .expect("sqlite");
     let (sampled, dropped) = (sampled_provider(), dropping_provider());
-    let meter = meter_provider();
+    let meter = idle_meter_provider();
     let ours = |provider, meter: Option<&SdkMeterProvider>| {
         let builder = tracewire_sqlx::Pool::builder(raw.clone()).tracer_provider(provider);
         let builder = match meter {

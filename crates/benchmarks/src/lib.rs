@@ -4,7 +4,22 @@
 //! crates configured equivalently; reports compare the overheads over the floor as ratios, because
 //! absolute times on shared machines are noise.
 
+use std::time::Duration;
+
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+
+/// An SDK meter provider that aggregates as in an application but exports nothing during a run
+/// (its reader's interval is an hour): it measures recording, not exporting.
+pub fn idle_meter_provider() -> SdkMeterProvider {
+    SdkMeterProvider::builder()
+        .with_reader(
+            PeriodicReader::builder(InMemoryMetricExporter::default())
+                .with_interval(Duration::from_secs(3600))
+                .build(),
+        )
+        .build()
+}
 
 /// A tracer provider that samples everything and exports nowhere: it measures instrumentation
 /// cost, not exporter cost.

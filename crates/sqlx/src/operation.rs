@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, SpanGuard, SpanStart};
-use tracewire_core::metrics::duration_seconds;
+use tracewire_core::metrics::{AttributeBuffer, duration_seconds};
 use tracewire_core::semconv::db::{self, ResponseCode};
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 
@@ -281,37 +281,10 @@ fn for_each_common_attribute(
     }
 }
 
-/// The most attributes a metric point carries: `db.system.name`, `db.namespace`,
-/// `server.address`, `server.port`, `db.query.summary`, `db.operation.name`,
-/// `db.collection.name`, `db.response.status_code` and `error.type`.
-const MAX_METRIC_ATTRIBUTES: usize = 9;
-
-/// A metric point's attributes, on the stack: recording with attributes allocates nothing.
-struct PointAttributes {
-    items: [KeyValue; MAX_METRIC_ATTRIBUTES],
-    len: usize,
-}
-
-impl PointAttributes {
-    fn new() -> Self {
-        Self {
-            items: std::array::from_fn(|_| KeyValue::new("", false)),
-            len: 0,
-        }
-    }
-
-    /// Appends `attribute`; there is room for every attribute an operation's metrics carry.
-    fn push(&mut self, attribute: KeyValue) {
-        if let Some(slot) = self.items.get_mut(self.len) {
-            *slot = attribute;
-            self.len += 1;
-        }
-    }
-
-    fn as_slice(&self) -> &[KeyValue] {
-        self.items.get(..self.len).unwrap_or_default()
-    }
-}
+/// A metric point's attributes: at most `db.system.name`, `db.namespace`, `server.address`,
+/// `server.port`, `db.query.summary`, `db.operation.name`, `db.collection.name`,
+/// `db.response.status_code` and `error.type`.
+type PointAttributes = AttributeBuffer<9>;
 
 pin_project_lite::pin_project! {
     /// The future of an operation: the span is current while `inner` is polled, and the

@@ -5,8 +5,10 @@
 //! flight are `i64` up-down counters. [`BoundCache`] keeps instruments bound to their attribute
 //! sets, so that recording on the hot path skips the SDK's attribute lookup.
 
+mod attributes;
 mod bound;
 
+pub use attributes::AttributeBuffer;
 pub use bound::{BoundCache, ByAddress, DEFAULT_BOUND_SETS};
 
 use std::time::Duration;
