@@ -153,9 +153,7 @@ impl Call {
                 if span.is_recording() {
                     capture(&self.common, &span, trailers);
                 }
-                trailers.get(&GRPC_STATUS_HEADER).map(|value| {
-                    GrpcCode::from_header_value(value.as_bytes()).unwrap_or(GrpcCode::Unknown)
-                })
+                grpc_status(trailers)
             }
             End::NoTrailers => None,
             End::Dropped => Some(self.dropped_code()),
@@ -213,12 +211,14 @@ fn capture(common: &Common, span: &ActiveSpan, headers: &HeaderMap) {
 /// response; an unparseable value reads as `UNKNOWN`, as gRPC clients do), else the code gRPC
 /// infers from a non-200 HTTP status; `None` when the status must come from the trailers.
 pub(crate) fn head_status(status: StatusCode, headers: &HeaderMap) -> Option<GrpcCode> {
-    match headers.get(&GRPC_STATUS_HEADER) {
-        Some(value) => {
-            Some(GrpcCode::from_header_value(value.as_bytes()).unwrap_or(GrpcCode::Unknown))
-        }
-        None => GrpcCode::from_http_status(status.as_u16()),
-    }
+    grpc_status(headers).or_else(|| GrpcCode::from_http_status(status.as_u16()))
+}
+
+/// The `grpc-status` in `headers` (head or trailers); an unparseable value reads as `UNKNOWN`.
+fn grpc_status(headers: &HeaderMap) -> Option<GrpcCode> {
+    headers
+        .get(&GRPC_STATUS_HEADER)
+        .map(|value| GrpcCode::from_header_value(value.as_bytes()).unwrap_or(GrpcCode::Unknown))
 }
 
 /// The code of a failed call: a `tonic::Status` anywhere in the source chain gives its code;

@@ -127,19 +127,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Default for BoundCache<K, V> {
 ///
 /// static GET: &str = "GET";
 /// assert_eq!(ByAddress(GET), ByAddress(GET));
-/// assert_eq!(ByAddress(GET).as_str(), "GET");
 /// let copy: &'static str = String::from("GET").leak();
 /// assert_ne!(ByAddress(GET), ByAddress(copy));
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct ByAddress(pub &'static str);
-
-impl ByAddress {
-    /// The string.
-    pub fn as_str(self) -> &'static str {
-        self.0
-    }
-}
 
 impl PartialEq for ByAddress {
     fn eq(&self, other: &Self) -> bool {
