@@ -14,7 +14,7 @@ use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, Parent, SpanStart};
-use tracewire_core::intern::intern;
+use tracewire_core::intern::intern_or_own;
 use tracewire_core::metrics::{
     AttributeBuffer, BoundCache, ByAddress, HttpServerMetrics, duration_seconds,
 };
@@ -80,10 +80,10 @@ impl Inflight {
     pub(crate) fn start(shared: &Arc<Shared>, parts: &mut Parts, incoming: &Context) -> Self {
         let method = normalize_method(parts.method.as_str());
         // Interned: the span and every metric point share one copy made once per route.
-        let route = parts.extensions.get::<MatchedPath>().map(|route| {
-            intern(route.as_str())
-                .map_or_else(|| Cow::Owned(route.as_str().to_owned()), Cow::Borrowed)
-        });
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|route| intern_or_own(route.as_str()));
         let scheme = url_scheme(shared, parts);
         let version = protocol_version(parts.version);
         let server = (shared.tracing || shared.metrics_server_address)

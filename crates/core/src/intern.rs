@@ -16,6 +16,7 @@
 //! assert!(std::ptr::eq(a, b)); // one copy, shared
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -85,6 +86,34 @@ pub fn intern_concat(parts: &[&str]) -> Option<&'static str> {
         buffer.push(part)?;
     }
     intern(buffer.as_str())
+}
+
+/// `value` as the `Cow<'static, str>` names are passed as: interned, or `value` itself (copied
+/// only if borrowed) when it cannot be interned.
+///
+/// ```
+/// use std::borrow::Cow;
+/// use tracewire_core::intern::intern_or_own;
+///
+/// assert!(matches!(intern_or_own("/users/{id}"), Cow::Borrowed("/users/{id}")));
+/// let long = "x".repeat(1000);
+/// assert!(matches!(intern_or_own(long.as_str()), Cow::Owned(_)));
+/// ```
+pub fn intern_or_own<'a>(value: impl Into<Cow<'a, str>>) -> Cow<'static, str> {
+    let value = value.into();
+    intern(&value).map_or_else(|| Cow::Owned(value.into_owned()), Cow::Borrowed)
+}
+
+/// The concatenation of `parts` as a `Cow<'static, str>`: interned, or joined into an owned
+/// `String` when it cannot be.
+///
+/// ```
+/// use tracewire_core::intern::intern_concat_or_own;
+///
+/// assert_eq!(intern_concat_or_own(&["pkg.Svc", "/", "Do"]), "pkg.Svc/Do");
+/// ```
+pub fn intern_concat_or_own(parts: &[&str]) -> Cow<'static, str> {
+    intern_concat(parts).map_or_else(|| Cow::Owned(parts.concat()), Cow::Borrowed)
 }
 
 /// A fixed-capacity UTF-8 buffer: pushing fails instead of growing.

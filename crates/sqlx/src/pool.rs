@@ -11,7 +11,7 @@ use futures_util::{StreamExt, stream};
 use opentelemetry::{KeyValue, StringValue};
 use sqlx::{Either, Execute, Executor, SqlStr};
 use tracewire_core::instrument::Instrumentation;
-use tracewire_core::intern::intern;
+use tracewire_core::intern::intern_or_own;
 use tracewire_core::metrics::{DbClientMetrics, duration_seconds};
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::{self, SERVER_ADDRESS, db};
@@ -286,7 +286,7 @@ pub(crate) fn target_name(
         .map(|address| (address, endpoint.port.map(|(port, _)| port)));
     let target = db::span_target(collection, None, endpoint.namespace.as_deref(), server);
     let name = db::span_name(None, operation, target.as_deref(), system);
-    intern(&name).map_or_else(|| Cow::Owned(name.into_owned()), Cow::Borrowed)
+    intern_or_own(name)
 }
 
 impl<DB: Driver> Shared<DB> {

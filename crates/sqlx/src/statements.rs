@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use foldhash::fast::RandomState;
 use opentelemetry::StringValue;
 use opentelemetry::metrics::BoundHistogram;
-use tracewire_core::intern::intern;
+use tracewire_core::intern::intern_or_own;
 
 use crate::pool::QueryText;
 use crate::sql::{self, Dialect};
@@ -99,7 +99,7 @@ impl Described {
 
 /// A summary as a span name: summaries are low-cardinality by definition, so interned.
 fn name_of(summary: &str) -> Cow<'static, str> {
-    intern(summary).map_or_else(|| Cow::Owned(summary.to_owned()), Cow::Borrowed)
+    intern_or_own(summary)
 }
 
 /// The [`Described`] form of the statements of one pool (one dialect, one [`QueryText`] mode).
@@ -216,6 +216,8 @@ impl Statements {
 
 #[cfg(test)]
 mod tests {
+    use tracewire_core::intern::intern;
+
     use super::*;
 
     #[test]

@@ -548,8 +548,7 @@ impl RpcAttributeNames {
 /// assert_eq!(method_name("pkg.Svc", "Do"), "pkg.Svc/Do");
 /// ```
 pub fn method_name(service: &str, method: &str) -> Cow<'static, str> {
-    crate::intern::intern_concat(&[service, "/", method])
-        .map_or_else(|| Cow::Owned(format!("{service}/{method}")), Cow::Borrowed)
+    crate::intern::intern_concat_or_own(&[service, "/", method])
 }
 
 fn shared(name: &str) -> StringValue {

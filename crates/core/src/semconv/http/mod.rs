@@ -118,8 +118,9 @@ pub fn span_name(method: &NormalizedMethod<'_>, target: Option<&str>) -> Cow<'st
     };
     match target {
         // Targets are templates (low cardinality by definition): interned, not formatted anew.
-        Some(target) if !target.is_empty() => crate::intern::intern_concat(&[method, " ", target])
-            .map_or_else(|| Cow::Owned(format!("{method} {target}")), Cow::Borrowed),
+        Some(target) if !target.is_empty() => {
+            crate::intern::intern_concat_or_own(&[method, " ", target])
+        }
         _ => Cow::Borrowed(method),
     }
 }
