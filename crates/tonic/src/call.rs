@@ -111,7 +111,10 @@ impl Call {
 
     /// Handles the response head: captures metadata, ends a trailers-only call now, or hands
     /// the call to the body, which ends it at the trailers.
-    pub(crate) fn respond<B>(self, response: Response<B>) -> Response<ResponseBody<B>> {
+    pub(crate) fn respond<B: http_body::Body>(
+        self,
+        response: Response<B>,
+    ) -> Response<ResponseBody<B>> {
         if let Some(span) = self.span.as_ref().filter(|span| span.is_recording()) {
             capture(&self.common, span, response.headers());
         }

@@ -51,4 +51,4 @@ pub use client::{ClientLayer, ClientOptions, ClientService};
 pub use config::{Builder, RequestView, UNTRACED_SERVICES, default_filter};
 pub use future::ResponseFuture;
 pub use interceptor::{ExtractContextInterceptor, InjectContextInterceptor, RemoteContext};
-pub use server::{ServerLayer, ServerOptions, ServerService};
+pub use server::{DeferredCall, ServerLayer, ServerOptions, ServerService};

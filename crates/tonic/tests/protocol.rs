@@ -1,24 +1,26 @@
 //! Peers that break the protocol: statuses in the headers, in a non-200 HTTP status, or missing.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::future::{Ready, poll_fn};
+use std::future::poll_fn;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Body as _;
-use opentelemetry::trace::SpanKind;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use tonic::body::Body;
 use tonic::codegen::Bytes;
-use tower::util::ServiceFn;
+use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tracewire_testing::TelemetryCapture;
 use tracewire_tonic::{ClientLayer, ResponseBody, ServerLayer};
 
 const PATH: &str = "/tracewire.test.v1.Echo/Unary";
 
-type Reply = Ready<Result<Response<Body>, Infallible>>;
-type Peer = ServiceFn<Box<dyn Fn(Request<Body>) -> Reply + Send + Sync>>;
+type Peer = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
 /// Calls a peer answering `status`, `headers` and a body that ends with `trailers` (or without
 /// any) through `layer`, and reads the whole body.
@@ -41,7 +43,7 @@ async fn exchange<L>(
             .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
             .collect()
     });
-    let peer: Box<dyn Fn(Request<Body>) -> Reply + Send + Sync> = Box::new(move |_| {
+    let peer = move |_| {
         let body = match trailers.clone() {
             Some(trailers) => Body::new(TrailersOnly(Some(trailers))),
             None => Body::empty(),
@@ -54,11 +56,11 @@ async fn exchange<L>(
                 value.parse().unwrap(),
             );
         }
-        std::future::ready(Ok(response))
-    });
+        std::future::ready(Ok::<_, Infallible>(response))
+    };
     let request = Request::builder().uri(PATH).body(Body::empty()).unwrap();
     let response = layer
-        .layer(service_fn(peer))
+        .layer(BoxCloneSyncService::new(service_fn(peer)))
         .oneshot(request)
         .await
         .unwrap();
@@ -77,9 +79,9 @@ impl http_body::Body for TrailersOnly {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        std::task::Poll::Ready(self.0.take().map(|t| Ok(http_body::Frame::trailers(t))))
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Poll::Ready(self.0.take().map(|t| Ok(http_body::Frame::trailers(t))))
     }
 }
 
@@ -143,4 +145,139 @@ async fn trailers_only_and_http_statuses() {
     client[1]
         .assert_attr_str("rpc.status_code", "UNKNOWN")
         .assert_attr_str("error.type", "UNKNOWN");
+}
+
+/// One step of a [`Scripted`] body.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Data(&'static str),
+    /// `Pending` once (the waker is woken at once).
+    Pending,
+    Trailers(&'static str),
+}
+
+/// A body that plays its steps in order; the test shares the queue to see how far it was read.
+struct Scripted(Arc<Mutex<VecDeque<Step>>>);
+
+impl http_body::Body for Scripted {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let step = self.0.lock().unwrap().pop_front();
+        Poll::Ready(match step {
+            None => None,
+            Some(Step::Data(data)) => Some(Ok(http_body::Frame::data(Bytes::from_static(
+                data.as_bytes(),
+            )))),
+            Some(Step::Trailers(status)) => {
+                let mut trailers = HeaderMap::new();
+                trailers.insert("grpc-status", status.parse().unwrap());
+                Some(Ok(http_body::Frame::trailers(trailers)))
+            }
+            Some(Step::Pending) => {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        })
+    }
+}
+
+/// What one poll of a body returned.
+type Polled<D, E> = Poll<Option<Result<http_body::Frame<D>, E>>>;
+
+fn poll_body<B: http_body::Body + Unpin>(body: &mut B) -> Polled<B::Data, B::Error> {
+    Pin::new(body).poll_frame(&mut Context::from_waker(Waker::noop()))
+}
+
+fn data_of<D: bytes::Buf, E>(polled: Polled<D, E>) -> Vec<u8> {
+    let Poll::Ready(Some(Ok(frame))) = polled else {
+        panic!("expected a data frame");
+    };
+    let mut data = frame.into_data().ok().expect("a data frame");
+    data.copy_to_bytes(data.remaining()).to_vec()
+}
+
+#[tokio::test]
+async fn the_server_body_reads_at_most_one_ready_frame_ahead() {
+    let capture = TelemetryCapture::new();
+    let (server, _) = layers(&capture);
+    let steps = [
+        Step::Data("ab"),
+        Step::Data("cde"),
+        Step::Pending,
+        Step::Data("f"),
+        Step::Trailers("0"),
+    ];
+    let queue = Arc::new(Mutex::new(VecDeque::from(steps)));
+    let peer = {
+        let queue = queue.clone();
+        service_fn(move |_: Request<Body>| {
+            std::future::ready(Ok::<_, Infallible>(Response::new(Scripted(queue.clone()))))
+        })
+    };
+    let request = Request::builder().uri(PATH).body(Body::empty()).unwrap();
+    let response = server.layer(peer).oneshot(request).await.unwrap();
+    let mut body = response.into_body();
+    let left = || queue.lock().unwrap().len();
+
+    // The first message, and the second read ahead: counted in the size hint, not yet ended.
+    assert_eq!(data_of(poll_body(&mut body)), b"ab");
+    assert_eq!(left(), 3);
+    assert_eq!(body.size_hint().lower(), 3);
+    assert!(!body.is_end_stream());
+    // The frame read ahead comes out next without touching the inner body.
+    assert_eq!(data_of(poll_body(&mut body)), b"cde");
+    assert_eq!(left(), 3);
+    // Not ready: nothing is buffered, the inner body saw the consumer's waker.
+    assert!(poll_body(&mut body).is_pending());
+    assert_eq!(data_of(poll_body(&mut body)), b"f");
+    // The trailers were read ahead with the last message: the call has ended already.
+    assert_eq!(left(), 0);
+    capture
+        .spans()
+        .single(&PATH[1..])
+        .assert_attr_str("rpc.status_code", "OK");
+    let Poll::Ready(Some(Ok(trailers))) = poll_body(&mut body) else {
+        panic!("expected the trailers");
+    };
+    assert_eq!(trailers.trailers_ref().unwrap()["grpc-status"], "0");
+    assert!(matches!(poll_body(&mut body), Poll::Ready(None)));
+}
+
+#[tokio::test]
+async fn the_server_span_is_current_in_the_inner_services_call() {
+    let capture = TelemetryCapture::new();
+    let (server, _) = layers(&capture);
+    let seen = Arc::new(Mutex::new(None));
+    let peer = {
+        let seen = seen.clone();
+        service_fn(move |_: Request<Body>| {
+            // Code in `call` itself, before any future: `tower::service_fn` handlers run here.
+            let current = opentelemetry::Context::current();
+            *seen.lock().unwrap() = Some(current.span().span_context().span_id());
+            let trailers = HeaderMap::from_iter([(
+                http::HeaderName::from_static("grpc-status"),
+                http::HeaderValue::from_static("0"),
+            )]);
+            std::future::ready(Ok::<_, Infallible>(Response::new(TrailersOnly(Some(
+                trailers,
+            )))))
+        })
+    };
+    let request = Request::builder().uri(PATH).body(Body::empty()).unwrap();
+    let response = server.layer(peer).oneshot(request).await.unwrap();
+    let mut body = response.into_body();
+    while let Poll::Ready(Some(frame)) = poll_body(&mut body) {
+        frame.unwrap();
+    }
+    let spans = capture.spans();
+    let span = spans.single(&PATH[1..]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(span.data().span_context.span_id())
+    );
 }

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
+use tokio_stream::StreamExt as _;
 use tonic::Code;
 use tracewire_core::semconv::stability::StabilityMode;
 use tracewire_testing::TelemetryCapture;
@@ -48,6 +49,34 @@ async fn tracing_world_nests_handler_events_and_spans() {
     server
         .assert_attr_i64("server.port", i64::from(addr.port()))
         .assert_attr_str("rpc.status_code", "OK");
+}
+
+#[tokio::test]
+async fn tracing_world_runs_the_response_stream_inside_the_server_span() {
+    let capture = TelemetryCapture::new();
+    let _dispatch = tracing::dispatcher::set_default(&capture.tracing_dispatch());
+    let addr = serve(server_layer(&capture).build()).await;
+    let mut client = client(addr, client_layer(&capture).build()).await;
+
+    let request = pb::EchoRequest {
+        count: 4,
+        ..Default::default()
+    };
+    let stream = client.server_stream(request).await.unwrap().into_inner();
+    let replies: Vec<_> = stream.map(|reply| reply.unwrap().message).collect().await;
+
+    let spans = wait_for(&capture, SERVER_STREAM, SpanKind::Server).await;
+    let server = only(&spans, SERVER_STREAM, SpanKind::Server);
+    server.assert_attr_str("rpc.status_code", "OK");
+    // Every message, read ahead or not, was produced inside the span: its ids and its event.
+    assert_eq!(replies, vec![ids(&server); 4]);
+    let streamed = server
+        .data()
+        .events
+        .iter()
+        .filter(|event| event.name == "streamed")
+        .count();
+    assert_eq!(streamed, 4);
 }
 
 #[tokio::test]

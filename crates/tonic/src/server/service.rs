@@ -21,7 +21,7 @@ use crate::call::Call;
 use crate::carrier::MetadataExtractor;
 use crate::config::{Common, RequestView};
 use crate::future::ResponseFuture;
-use crate::server::ServerOptions;
+use crate::server::{DeferredCall, ServerOptions};
 
 /// The service [`ServerLayer`](crate::ServerLayer) wraps around a tonic server or service.
 ///
@@ -59,12 +59,13 @@ impl<S: NamedService> NamedService for ServerService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     S::Error: std::error::Error + 'static,
+    ResBody: http_body::Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<DeferredCall<S, Request<ReqBody>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -77,11 +78,8 @@ where
             .extract(&MetadataExtractor::new(request.headers()));
         let view = RequestView::new(&request);
         if !common.traces(&view) {
-            let future = {
-                let _remote = remote.clone().attach();
-                self.inner.call(request)
-            };
-            return ResponseFuture::new(future.in_context(remote), None);
+            let call = DeferredCall::new(take_ready(&mut self.inner), request);
+            return ResponseFuture::new(call.in_context(remote), None);
         }
 
         let method = self.options.resolve(view.path());
@@ -120,12 +118,14 @@ where
                 .attributes(attributes)
                 .parent(Parent::Context(remote)),
         );
-        let future = {
-            let _current = span.enter();
-            self.inner.call(request)
-        };
-        let future = span.instrument(future);
+        let future = span.instrument(DeferredCall::new(take_ready(&mut self.inner), request));
         let call = Call::new(common.clone(), span, metric_attributes, deadline);
         ResponseFuture::new(future, Some(call))
     }
+}
+
+/// The ready `service`, for a call; a clone, which must be made ready again, takes its place.
+fn take_ready<S: Clone>(service: &mut S) -> S {
+    let clone = service.clone();
+    std::mem::replace(service, clone)
 }

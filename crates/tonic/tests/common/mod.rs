@@ -99,8 +99,10 @@ impl Echo for EchoService {
             }
         });
         // `map` runs where the response body is polled: the ids show the span is current there.
-        let replies =
-            ReceiverStream::new(rx).map(|item| item.map(|()| EchoReply { message: current() }));
+        let replies = ReceiverStream::new(rx).map(|item| {
+            tracing::info!("streamed");
+            item.map(|()| EchoReply { message: current() })
+        });
         Ok(Response::new(Box::pin(replies)))
     }
 
