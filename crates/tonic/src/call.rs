@@ -13,6 +13,7 @@ use std::time::Instant;
 use http::{HeaderMap, Response, StatusCode};
 use opentelemetry::{KeyValue, Value};
 use tracewire_core::instrument::{ActiveSpan, SpanGuard};
+use tracewire_core::intern::intern_or_own;
 use tracewire_core::metrics::duration_seconds;
 use tracewire_core::semconv::Outcome;
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
@@ -29,8 +30,15 @@ pub(crate) const MISSING_STATUS: &str = "response ended without grpc-status";
 
 /// The method a call names, as far as the instrumentation recognises it.
 pub(crate) enum Method<'a> {
-    Known { service: &'a str, method: &'a str },
-    Unknown { original: &'a str },
+    Known {
+        service: &'a str,
+        method: &'a str,
+        /// `service/method` as one string, when the caller has it (the server's path).
+        qualified: Option<&'a str>,
+    },
+    Unknown {
+        original: &'a str,
+    },
 }
 
 impl Method<'_> {
@@ -44,9 +52,18 @@ impl Method<'_> {
     ) -> Cow<'static, str> {
         common.names.push_system(SYSTEM_GRPC, attributes);
         match *self {
-            Method::Known { service, method } => {
-                common.names.push_method(service, method, attributes)
-            }
+            Method::Known {
+                service,
+                method,
+                qualified: Some(name),
+            } => common
+                .names
+                .push_named_method(intern_or_own(name), service, method, attributes),
+            Method::Known {
+                service,
+                method,
+                qualified: None,
+            } => common.names.push_method(service, method, attributes),
             Method::Unknown { .. } => {
                 attributes.push(KeyValue::new(RPC_METHOD, OTHER));
                 Cow::Borrowed(SYSTEM_GRPC)
@@ -161,10 +178,13 @@ impl Call {
             End::NoTrailers => None,
             End::Dropped => Some(self.dropped_code()),
         };
-        let mut status = Vec::with_capacity(2);
+        // The status joins the measurement's own list, and the span gets that tail.
+        let mut attributes = std::mem::take(&mut self.metric_attributes);
         let outcome = match code {
             Some(code) => {
-                self.common.names.push_status(code, &mut status);
+                let status = attributes.len();
+                self.common.names.push_status(code, &mut attributes);
+                span.set_attributes(attributes[status..].iter().cloned());
                 match self.common.side {
                     Side::Server => server_outcome(code),
                     Side::Client => client_outcome(code),
@@ -172,9 +192,6 @@ impl Call {
             }
             None => Outcome::Error(OTHER),
         };
-        span.set_attributes(status.iter().cloned());
-        let mut attributes = std::mem::take(&mut self.metric_attributes);
-        attributes.extend(status);
         if let Outcome::Error(error_type) = outcome {
             match code {
                 Some(_) => span.set_error(error_type),

@@ -159,10 +159,8 @@ pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if !value
-            .bytes()
-            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
-        {
+        // `HeaderValue` rejects control characters itself; non-ASCII would not read back as text.
+        if !value.is_ascii() {
             return;
         }
         let name = match well_known(key) {

@@ -513,7 +513,34 @@ impl RpcAttributeNames {
         method: &str,
         attributes: &mut Vec<KeyValue>,
     ) -> Cow<'static, str> {
-        let name = method_name(service, method);
+        self.push_named_method(method_name(service, method), service, method, attributes)
+    }
+
+    /// [`push_method`](Self::push_method) for a caller that has the fully qualified `name`
+    /// already (a server reads `package.Service/Method` from the path), so the parts are not
+    /// joined again; `name` must be the [`method_name`] of `service` and `method`.
+    ///
+    /// ```
+    /// use tracewire_core::intern::intern_or_own;
+    /// use tracewire_core::semconv::{rpc::RpcAttributeNames, stability::StabilityMode};
+    /// let path = "/pkg.Svc/Do";
+    /// let mut attrs = Vec::new();
+    /// let name = RpcAttributeNames::new(StabilityMode::New).push_named_method(
+    ///     intern_or_own(&path[1..]),
+    ///     "pkg.Svc",
+    ///     "Do",
+    ///     &mut attrs,
+    /// );
+    /// assert_eq!((name.as_ref(), attrs.len()), ("pkg.Svc/Do", 1));
+    /// ```
+    pub fn push_named_method(
+        &self,
+        name: Cow<'static, str>,
+        service: &str,
+        method: &str,
+        attributes: &mut Vec<KeyValue>,
+    ) -> Cow<'static, str> {
+        debug_assert_eq!(name, method_name(service, method));
         let value = if self.fully_qualified_method {
             match &name {
                 Cow::Borrowed(name) => StringValue::from(*name),

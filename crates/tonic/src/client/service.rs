@@ -54,11 +54,16 @@ fn resolve<B>(request: &Request<B>) -> Method<'_> {
         return Method::Known {
             service: grpc.service(),
             method: grpc.method(),
+            qualified: None,
         };
     }
     let path = request.uri().path();
     match split_method_path(path) {
-        Some((service, method)) => Method::Known { service, method },
+        Some((service, method)) => Method::Known {
+            service,
+            method,
+            qualified: Some(&path[1..]),
+        },
         None => Method::Unknown {
             original: fully_qualified_method(path).unwrap_or(path),
         },
@@ -90,7 +95,8 @@ where
         }
 
         let method = resolve(&request);
-        let mut metric_attributes = Vec::with_capacity(7);
+        // Room for the status and `error.type` added when the call ends.
+        let mut metric_attributes = Vec::with_capacity(9);
         let default_name = method.push_attributes(common, &mut metric_attributes);
         if self.options.server.is_empty() {
             if let Some(server) = client_server_address(request.uri()) {

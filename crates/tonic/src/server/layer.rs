@@ -46,9 +46,11 @@ pub struct ServerOptions {
 impl ServerOptions {
     pub(crate) fn resolve<'a>(&self, path: &'a str) -> Method<'a> {
         match split_method_path(path) {
-            Some((service, method)) if self.recognises(service, &path[1..]) => {
-                Method::Known { service, method }
-            }
+            Some((service, method)) if self.recognises(service, &path[1..]) => Method::Known {
+                service,
+                method,
+                qualified: Some(&path[1..]),
+            },
             _ => Method::Unknown {
                 original: fully_qualified_method(path).unwrap_or(path),
             },

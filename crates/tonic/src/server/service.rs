@@ -83,7 +83,8 @@ where
         }
 
         let method = self.options.resolve(view.path());
-        let mut metric_attributes = Vec::with_capacity(6);
+        // Room for the status and `error.type` added when the call ends.
+        let mut metric_attributes = Vec::with_capacity(7);
         let default_name = method.push_attributes(common, &mut metric_attributes);
         let mut attributes = Vec::with_capacity(metric_attributes.len() + 6);
         attributes.extend(metric_attributes.iter().cloned());
