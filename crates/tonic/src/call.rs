@@ -132,7 +132,7 @@ impl Call {
         self,
         response: Response<B>,
     ) -> Response<ResponseBody<B>> {
-        if let Some(span) = self.span.as_ref().filter(|span| span.is_recording()) {
+        if let Some(span) = &self.span {
             capture(&self.common, span, response.headers());
         }
         match head_status(response.status(), response.headers()) {
@@ -170,9 +170,7 @@ impl Call {
         let code = match end {
             End::Code(code) => Some(code),
             End::Trailers(trailers) => {
-                if span.is_recording() {
-                    capture(&self.common, &span, trailers);
-                }
+                capture(&self.common, &span, trailers);
                 grpc_status(trailers)
             }
             End::NoTrailers => None,
@@ -221,7 +219,12 @@ impl Drop for Call {
     }
 }
 
+/// Records the configured response metadata, if any (most layers capture none, and asking a
+/// span whether it records takes a lock).
 fn capture(common: &Common, span: &ActiveSpan, headers: &HeaderMap) {
+    if common.response_metadata.is_empty() || !span.is_recording() {
+        return;
+    }
     for capture in &common.response_metadata {
         span.set_attributes(capture.capture(headers));
     }

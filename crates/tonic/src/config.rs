@@ -14,7 +14,8 @@ use tracewire_core::semconv::http::HeaderCapture;
 use tracewire_core::semconv::rpc::{RpcAttributeNames, split_method_path};
 use tracewire_core::semconv::stability::{StabilityMode, StabilityOptIn};
 
-/// The services the [default filter](default_filter) leaves untraced.
+/// The services the [default filter](default_filter) leaves untraced (all in the `grpc.`
+/// package).
 pub const UNTRACED_SERVICES: [&str; 3] = [
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
@@ -77,9 +78,11 @@ impl<'a> RequestView<'a> {
 /// assert!(!default_filter(&RequestView::new(&health)));
 /// ```
 pub fn default_filter(request: &RequestView<'_>) -> bool {
-    request
-        .service_method()
-        .is_none_or(|(service, _)| !UNTRACED_SERVICES.contains(&service))
+    // Every untraced service is in the `grpc.` package: other paths need no split.
+    !request.path().starts_with("/grpc.")
+        || request
+            .service_method()
+            .is_none_or(|(service, _)| !UNTRACED_SERVICES.contains(&service))
 }
 
 type Filter = Arc<dyn Fn(&RequestView<'_>) -> bool + Send + Sync>;
@@ -288,5 +291,27 @@ impl<S> Builder<S> {
             call_duration: OnceLock::new(),
         };
         (Arc::new(common), self.side)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traced(path: &str) -> bool {
+        let request = http::Request::builder().uri(path).body(()).unwrap_or_default();
+        default_filter(&RequestView::new(&request))
+    }
+
+    #[test]
+    fn the_default_filter_drops_exactly_the_untraced_services() {
+        for service in UNTRACED_SERVICES {
+            // The filter skips the split for paths outside the `grpc.` package.
+            assert!(service.starts_with("grpc."), "{service}");
+            assert!(!traced(&format!("/{service}/Any")));
+        }
+        assert!(traced("/grpc.other.v1.Service/Call"));
+        assert!(traced("/pkg.Echo/Unary"));
+        assert!(traced("/grpc.health.v1.Health"));
     }
 }
