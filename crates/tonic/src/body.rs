@@ -20,9 +20,13 @@ pin_project_lite::pin_project! {
     ///
     /// On the server, the span is current while the body is polled, because a streaming
     /// handler's stream runs there. Entering a `tracing` span costs as much as the rest of a
-    /// frame's bookkeeping, so after a message the server's body polls once more in the same
-    /// entry and keeps what is already ready (at most one frame): a unary response's trailers
-    /// come with its message, and a stream pays one entry per two ready messages.
+    /// frame's bookkeeping, so the server reads frames that are already ready while the span is
+    /// entered anyway, and keeps them (at most two) until they are asked for:
+    ///
+    /// - when the handler's future completes, the server boxes the body and reads up to a
+    ///   message and what follows it, so a unary response is read whole in that entry;
+    /// - after a message read in its own entry, it reads one more if ready, so a stream pays
+    ///   one entry per two ready messages.
     ///
     /// ```
     /// use http_body::Body;
@@ -32,29 +36,116 @@ pin_project_lite::pin_project! {
     /// ```
     pub struct ResponseBody<B: Body> {
         #[pin]
-        inner: B,
+        inner: Inner<B>,
         call: Option<Call>,
-        ahead: Option<Polled<B>>,
+        ahead: Ahead<Polled<B>>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The wrapped body: in place, or boxed (the server's) so that it can be polled before the
+    /// response is handed out.
+    #[project = InnerProj]
+    enum Inner<B> {
+        InPlace { #[pin] body: B },
+        Boxed { body: Pin<Box<B>> },
+    }
+}
+
+/// Frames read ahead of the consumer, oldest first.
+struct Ahead<T> {
+    first: Option<T>,
+    second: Option<T>,
+}
+
+impl<T> Ahead<T> {
+    const fn new() -> Self {
+        Self {
+            first: None,
+            second: None,
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        match self.first {
+            None => self.first = Some(item),
+            Some(_) => self.second = Some(item),
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        let first = self.first.take();
+        self.first = self.second.take();
+        first
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.first.iter().chain(&self.second)
     }
 }
 
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, call: Option<Call>) -> Self {
+    /// A body the consumer polls first (the client's, and calls already ended).
+    pub(crate) fn new(body: B, call: Option<Call>) -> Self {
         Self {
-            inner,
+            inner: Inner::InPlace { body },
             call,
-            ahead: None,
+            ahead: Ahead::new(),
+        }
+    }
+
+    /// The server's body, read ahead now with `cx` while the caller has the span entered.
+    pub(crate) fn read_ahead(body: B, call: Call, cx: &mut Context<'_>) -> Self
+    where
+        B::Error: std::error::Error + 'static,
+    {
+        let mut body = Box::pin(body);
+        let mut call = Some(call);
+        let mut ahead = Ahead::new();
+        while let Poll::Ready(polled) = body.as_mut().poll_frame(cx) {
+            let is_data = is_data(&polled);
+            observe(&mut call, &polled);
+            ahead.push(polled);
+            // A message and what follows it, at most: a stream is read as it is consumed.
+            if !is_data || ahead.second.is_some() {
+                break;
+            }
+        }
+        Self {
+            inner: Inner::Boxed { body },
+            call,
+            ahead,
         }
     }
 }
 
 impl<B: Body + fmt::Debug> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner: &dyn fmt::Debug = match &self.inner {
+            Inner::InPlace { body } => body,
+            Inner::Boxed { body } => body,
+        };
         f.debug_struct("ResponseBody")
-            .field("inner", &self.inner)
+            .field("inner", inner)
             .field("call", &self.call)
-            .field("ahead", &self.ahead.is_some())
+            .field("frames_ahead", &self.ahead.iter().count())
             .finish()
+    }
+}
+
+impl<B: Body> Inner<B> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Polled<B>> {
+        match self.project() {
+            InnerProj::InPlace { body } => body.poll_frame(cx),
+            InnerProj::Boxed { body } => body.as_mut().poll_frame(cx),
+        }
+    }
+
+    fn body(&self) -> &B {
+        match self {
+            Inner::InPlace { body } => body,
+            Inner::Boxed { body } => body,
+        }
     }
 }
 
@@ -71,7 +162,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        if let Some(ahead) = this.ahead.take() {
+        if let Some(ahead) = this.ahead.pop() {
             return Poll::Ready(ahead);
         }
         let Some(entered) = this.call.as_ref().and_then(Call::enter) else {
@@ -80,8 +171,7 @@ where
             return Poll::Ready(polled);
         };
         let polled = ready!(this.inner.as_mut().poll_frame(cx));
-        let is_data = matches!(&polled, Some(Ok(frame)) if frame.is_data());
-        let ahead = match is_data {
+        let next = match is_data(&polled) {
             true => match this.inner.poll_frame(cx) {
                 Poll::Ready(next) => Some(next),
                 Poll::Pending => None,
@@ -90,34 +180,44 @@ where
         };
         drop(entered);
         observe(this.call, &polled);
-        if let Some(next) = &ahead {
-            observe(this.call, next);
+        if let Some(next) = next {
+            observe(this.call, &next);
+            this.ahead.push(next);
         }
-        *this.ahead = ahead;
         Poll::Ready(polled)
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.ahead {
-            Some(ahead) => ahead.is_none(),
-            None => self.inner.is_end_stream(),
+        match &self.ahead.first {
+            Some(first) => first.is_none(),
+            None => self.inner.body().is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        let ahead = match &self.ahead {
-            Some(Some(Ok(frame))) => frame.data_ref().map_or(0, Buf::remaining),
-            Some(None) => return SizeHint::with_exact(0),
-            _ => 0,
-        };
-        let inner = self.inner.size_hint();
+        let mut ahead = 0_u64;
+        for polled in self.ahead.iter() {
+            match polled {
+                Some(Ok(frame)) => {
+                    let len = frame.data_ref().map_or(0, Buf::remaining);
+                    ahead = ahead.saturating_add(len as u64);
+                }
+                Some(Err(_)) => {}
+                None => return SizeHint::with_exact(ahead),
+            }
+        }
+        let inner = self.inner.body().size_hint();
         let mut hint = SizeHint::new();
-        hint.set_lower(inner.lower().saturating_add(ahead as u64));
+        hint.set_lower(inner.lower().saturating_add(ahead));
         if let Some(upper) = inner.upper() {
-            hint.set_upper(upper.saturating_add(ahead as u64));
+            hint.set_upper(upper.saturating_add(ahead));
         }
         hint
     }
+}
+
+fn is_data<D, E>(polled: &Option<Result<Frame<D>, E>>) -> bool {
+    matches!(polled, Some(Ok(frame)) if frame.is_data())
 }
 
 /// Ends the call at a frame that settles it: the trailers, an error, or the end of the body.

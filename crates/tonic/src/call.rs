@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::error::Error;
 use std::sync::Arc;
+use std::task::Context;
 use std::time::Instant;
 
 use http::{HeaderMap, Response, StatusCode};
@@ -127,11 +128,17 @@ impl Call {
     }
 
     /// Handles the response head: captures metadata, ends a trailers-only call now, or hands
-    /// the call to the body, which ends it at the trailers.
-    pub(crate) fn respond<B: http_body::Body>(
+    /// the call to the body, which ends it at the trailers. The server reads the body's ready
+    /// frames here, with `cx`, while the handler's span is still entered.
+    pub(crate) fn respond<B>(
         self,
         response: Response<B>,
-    ) -> Response<ResponseBody<B>> {
+        cx: &mut Context<'_>,
+    ) -> Response<ResponseBody<B>>
+    where
+        B: http_body::Body,
+        B::Error: Error + 'static,
+    {
         if let Some(span) = &self.span {
             capture(&self.common, span, response.headers());
         }
@@ -140,7 +147,10 @@ impl Call {
                 self.finish_with(End::Code(code));
                 response.map(|body| ResponseBody::new(body, None))
             }
-            None => response.map(|body| ResponseBody::new(body, Some(self))),
+            None => match self.common.side {
+                Side::Server => response.map(|body| ResponseBody::read_ahead(body, self, cx)),
+                Side::Client => response.map(|body| ResponseBody::new(body, Some(self))),
+            },
         }
     }
 

@@ -299,7 +299,10 @@ mod tests {
     use super::*;
 
     fn traced(path: &str) -> bool {
-        let request = http::Request::builder().uri(path).body(()).unwrap_or_default();
+        let request = http::Request::builder()
+            .uri(path)
+            .body(())
+            .unwrap_or_default();
         default_filter(&RequestView::new(&request))
     }
 

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use http::Response;
 use tracewire_core::context::InContext;
@@ -44,21 +44,22 @@ impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body,
+    B::Error: std::error::Error + 'static,
     E: std::error::Error + 'static,
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        let call = this.call.take();
-        Poll::Ready(match result {
-            Ok(response) => Ok(match call {
-                Some(call) => call.respond(response),
+        let call = this.call;
+        // The head is handled in the poll's context: the server reads the body's first frames.
+        this.inner.poll_then(cx, |result, cx| match result {
+            Ok(response) => Ok(match call.take() {
+                Some(call) => call.respond(response, cx),
                 None => response.map(|body| ResponseBody::new(body, None)),
             }),
             Err(error) => {
-                if let Some(call) = call {
+                if let Some(call) = call.take() {
                     call.fail(&error);
                 }
                 Err(error)

@@ -202,7 +202,7 @@ fn data_of<D: bytes::Buf, E>(polled: Polled<D, E>) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn the_server_body_reads_at_most_one_ready_frame_ahead() {
+async fn the_server_body_reads_ready_frames_ahead_inside_the_span_entry() {
     let capture = TelemetryCapture::new();
     let (server, _) = layers(&capture);
     let steps = [
@@ -224,18 +224,21 @@ async fn the_server_body_reads_at_most_one_ready_frame_ahead() {
     let mut body = response.into_body();
     let left = || queue.lock().unwrap().len();
 
-    // The first message, and the second read ahead: counted in the size hint, not yet ended.
-    assert_eq!(data_of(poll_body(&mut body)), b"ab");
+    // Read with the handler's future, in the span's entry: a message and the one after it,
+    // counted in the size hint, not yet the end.
     assert_eq!(left(), 3);
-    assert_eq!(body.size_hint().lower(), 3);
+    assert_eq!(body.size_hint().lower(), 5);
     assert!(!body.is_end_stream());
-    // The frame read ahead comes out next without touching the inner body.
+    // The frames read ahead come out first without touching the inner body.
+    assert_eq!(data_of(poll_body(&mut body)), b"ab");
+    assert_eq!(body.size_hint().lower(), 3);
     assert_eq!(data_of(poll_body(&mut body)), b"cde");
     assert_eq!(left(), 3);
     // Not ready: nothing is buffered, the inner body saw the consumer's waker.
     assert!(poll_body(&mut body).is_pending());
+    // A message read in its own entry brings the frame after it if that is ready: here the
+    // trailers, so the call has ended already.
     assert_eq!(data_of(poll_body(&mut body)), b"f");
-    // The trailers were read ahead with the last message: the call has ended already.
     assert_eq!(left(), 0);
     capture
         .spans()
@@ -280,4 +283,32 @@ async fn the_server_span_is_current_in_the_inner_services_call() {
         *seen.lock().unwrap(),
         Some(span.data().span_context.span_id())
     );
+}
+
+#[tokio::test]
+async fn a_unary_response_is_read_whole_with_the_handlers_future() {
+    let capture = TelemetryCapture::new();
+    let (server, _) = layers(&capture);
+    let queue = Arc::new(Mutex::new(VecDeque::from([
+        Step::Data("reply"),
+        Step::Trailers("5"),
+    ])));
+    let peer = {
+        let queue = queue.clone();
+        service_fn(move |_: Request<Body>| {
+            std::future::ready(Ok::<_, Infallible>(Response::new(Scripted(queue.clone()))))
+        })
+    };
+    let request = Request::builder().uri(PATH).body(Body::empty()).unwrap();
+    let response = server.layer(peer).oneshot(request).await.unwrap();
+    // Both frames were read in the future's span entry, and the call ended at the trailers.
+    assert_eq!(queue.lock().unwrap().len(), 0);
+    capture
+        .spans()
+        .single(&PATH[1..])
+        .assert_attr_str("rpc.status_code", "NOT_FOUND");
+    let mut body = response.into_body();
+    assert_eq!(data_of(poll_body(&mut body)), b"reply");
+    assert!(matches!(poll_body(&mut body), Poll::Ready(Some(Ok(frame))) if frame.is_trailers()));
+    assert!(matches!(poll_body(&mut body), Poll::Ready(None)));
 }

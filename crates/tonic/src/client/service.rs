@@ -75,6 +75,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: std::error::Error + 'static,
     ResBody: http_body::Body,
+    ResBody::Error: std::error::Error + 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
