@@ -15,7 +15,7 @@ use http::{HeaderMap, Response, StatusCode};
 use opentelemetry::{KeyValue, Value};
 use tracewire_core::instrument::{ActiveSpan, SpanGuard};
 use tracewire_core::intern::intern_or_own;
-use tracewire_core::metrics::duration_seconds;
+use tracewire_core::metrics::{ByAddress, duration_seconds};
 use tracewire_core::semconv::Outcome;
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
 use tracewire_core::semconv::rpc::{
@@ -83,6 +83,73 @@ impl Method<'_> {
     }
 }
 
+/// What a call's measurement is recorded under besides its status, kept cheap to compare so
+/// that the bound series is found without building the attribute list.
+#[derive(Debug)]
+pub(crate) struct Series {
+    /// The fully qualified method; `None` for an unrecognised one (`_OTHER`).
+    method: Option<Cow<'static, str>>,
+    /// `server.address` / `server.port` read from this request (a client without a target).
+    address: Vec<KeyValue>,
+}
+
+impl Series {
+    /// The series of a call to `method`, whose default span name is `name`.
+    pub(crate) fn new(
+        method: &Method<'_>,
+        name: Cow<'static, str>,
+        address: Vec<KeyValue>,
+    ) -> Self {
+        let method = match method {
+            Method::Known { .. } => Some(name),
+            Method::Unknown { .. } => None,
+        };
+        Self { method, address }
+    }
+
+    /// The key of its bound histogram: the interned method by address, and the status (which
+    /// decides `error.type`); `None` when part of it is not `'static` (a request's address, a
+    /// name the interner could not keep), which is then recorded with attributes.
+    fn key(&self, code: Option<GrpcCode>) -> Option<(ByAddress, Option<GrpcCode>)> {
+        if !self.address.is_empty() {
+            return None;
+        }
+        match &self.method {
+            Some(Cow::Borrowed(name)) => Some((ByAddress(name), code)),
+            Some(Cow::Owned(_)) => None,
+            None => Some((ByAddress(OTHER), code)),
+        }
+    }
+
+    fn attributes(
+        &self,
+        common: &Common,
+        code: Option<GrpcCode>,
+        error_type: Option<&'static str>,
+    ) -> Vec<KeyValue> {
+        let mut attributes = Vec::with_capacity(9);
+        common.names.push_system(SYSTEM_GRPC, &mut attributes);
+        match &self.method {
+            Some(name) => {
+                let (service, method) = name.split_once('/').unwrap_or((name, ""));
+                common
+                    .names
+                    .push_named_method(name.clone(), service, method, &mut attributes);
+            }
+            None => attributes.push(KeyValue::new(RPC_METHOD, OTHER)),
+        }
+        attributes.extend(common.fixed_address.iter().cloned());
+        attributes.extend(self.address.iter().cloned());
+        if let Some(code) = code {
+            common.names.push_status(code, &mut attributes);
+        }
+        if let Some(error_type) = error_type {
+            attributes.push(KeyValue::new(ERROR_TYPE, Value::from(error_type)));
+        }
+        attributes
+    }
+}
+
 /// How a call ended.
 enum End<'a> {
     /// A status from the response headers, an error, or a rule.
@@ -100,7 +167,7 @@ enum End<'a> {
 pub(crate) struct Call {
     common: Arc<Common>,
     span: Option<ActiveSpan>,
-    metric_attributes: Vec<KeyValue>,
+    series: Series,
     deadline: Option<Instant>,
 }
 
@@ -108,13 +175,13 @@ impl Call {
     pub(crate) fn new(
         common: Arc<Common>,
         span: ActiveSpan,
-        metric_attributes: Vec<KeyValue>,
+        series: Series,
         deadline: Option<Instant>,
     ) -> Self {
         Self {
             common,
             span: Some(span),
-            metric_attributes,
+            series,
             deadline,
         }
     }
@@ -186,13 +253,9 @@ impl Call {
             End::NoTrailers => None,
             End::Dropped => Some(self.dropped_code()),
         };
-        // The status joins the measurement's own list, and the span gets that tail.
-        let mut attributes = std::mem::take(&mut self.metric_attributes);
         let outcome = match code {
             Some(code) => {
-                let status = attributes.len();
-                self.common.names.push_status(code, &mut attributes);
-                span.set_attributes(attributes[status..].iter().cloned());
+                span.set_attributes(self.common.names.status(code));
                 match self.common.side {
                     Side::Server => server_outcome(code),
                     Side::Client => client_outcome(code),
@@ -200,17 +263,34 @@ impl Call {
             }
             None => Outcome::Error(OTHER),
         };
-        if let Outcome::Error(error_type) = outcome {
-            match code {
-                Some(_) => span.set_error(error_type),
-                None => span.set_error_with_description(error_type, MISSING_STATUS),
+        let error_type = match outcome {
+            Outcome::Error(error_type) => {
+                match code {
+                    Some(_) => span.set_error(error_type),
+                    None => span.set_error_with_description(error_type, MISSING_STATUS),
+                }
+                Some(error_type)
             }
-            attributes.push(KeyValue::new(ERROR_TYPE, Value::from(error_type)));
-        }
-        self.common
-            .call_duration()
-            .record(duration_seconds(span.elapsed()), &attributes);
+            _ => None,
+        };
+        self.record(code, error_type, duration_seconds(span.elapsed()));
         span.end();
+    }
+
+    /// Records the call's duration on its bound series, binding it on first use.
+    fn record(&self, code: Option<GrpcCode>, error_type: Option<&'static str>, seconds: f64) {
+        let common = &*self.common;
+        let attributes = || self.series.attributes(common, code, error_type);
+        let bound = self.series.key(code).map(|key| {
+            common.series.with(
+                key,
+                |_| common.call_duration().bind(&attributes()),
+                |series| series.record(seconds),
+            )
+        });
+        if !matches!(bound, Some(Ok(()))) {
+            common.call_duration().record(seconds, &attributes());
+        }
     }
 
     /// A call abandoned before its status: the caller cancelled it, or (server) its deadline

@@ -6,12 +6,13 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use http::{Extensions, HeaderMap};
-use opentelemetry::metrics::Histogram;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{BoundHistogram, Histogram};
 use tracewire_core::instrument::{Instrumentation, InstrumentationBuilder};
-use tracewire_core::metrics::{RpcClientMetrics, RpcServerMetrics};
+use tracewire_core::metrics::{BoundCache, ByAddress, RpcClientMetrics, RpcServerMetrics};
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::http::HeaderCapture;
-use tracewire_core::semconv::rpc::{RpcAttributeNames, split_method_path};
+use tracewire_core::semconv::rpc::{GrpcCode, RpcAttributeNames, split_method_path};
 use tracewire_core::semconv::stability::{StabilityMode, StabilityOptIn};
 
 /// The services the [default filter](default_filter) leaves untraced (all in the `grpc.`
@@ -105,7 +106,11 @@ pub(crate) struct Common {
     span_name: Option<SpanNamer>,
     pub(crate) request_metadata: Vec<HeaderCapture>,
     pub(crate) response_metadata: Vec<HeaderCapture>,
+    /// `server.address` / `server.port` of every call (a client's target), reference-counted.
+    pub(crate) fixed_address: Vec<KeyValue>,
     call_duration: OnceLock<Histogram<f64>>,
+    /// The duration histogram bound per (method, status).
+    pub(crate) series: BoundCache<(ByAddress, Option<GrpcCode>), BoundHistogram<f64>>,
 }
 
 impl Common {
@@ -268,7 +273,8 @@ impl<S> Builder<S> {
         self
     }
 
-    pub(crate) fn build_common(self, side: Side) -> (Arc<Common>, S) {
+    /// The state calls share; `fixed_address` goes on every call's span and measurement.
+    pub(crate) fn build_common(self, side: Side, fixed_address: Vec<KeyValue>) -> Arc<Common> {
         let names = RpcAttributeNames::new(self.mode);
         let captures = |prefixes: tracewire_core::semconv::stability::Renamed, keys: &[String]| {
             if keys.is_empty() {
@@ -288,9 +294,11 @@ impl<S> Builder<S> {
             names,
             filter: self.filter,
             span_name: self.span_name,
+            fixed_address,
             call_duration: OnceLock::new(),
+            series: BoundCache::default(),
         };
-        (Arc::new(common), self.side)
+        Arc::new(common)
     }
 }
 

@@ -312,3 +312,30 @@ async fn a_unary_response_is_read_whole_with_the_handlers_future() {
     assert!(matches!(poll_body(&mut body), Poll::Ready(Some(Ok(frame))) if frame.is_trailers()));
     assert!(matches!(poll_body(&mut body), Poll::Ready(None)));
 }
+
+#[tokio::test]
+async fn repeated_calls_record_on_one_series_per_method_and_status() {
+    let capture = TelemetryCapture::new();
+    let (server, _) = layers(&capture);
+    for status in ["0", "0", "5", "0"] {
+        exchange(
+            server.clone(),
+            StatusCode::OK,
+            &[("grpc-status", status)],
+            None,
+        )
+        .await;
+    }
+    let metrics = capture.metrics();
+    let duration = metrics.histogram_f64("rpc.server.call.duration");
+    let point = |status: &'static str| {
+        duration
+            .point_with(&[
+                opentelemetry::KeyValue::new("rpc.system.name", "grpc"),
+                opentelemetry::KeyValue::new("rpc.method", &PATH[1..]),
+                opentelemetry::KeyValue::new("rpc.status_code", status),
+            ])
+            .count()
+    };
+    assert_eq!((point("OK"), point("NOT_FOUND")), (3, 1));
+}

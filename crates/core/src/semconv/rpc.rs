@@ -558,12 +558,24 @@ impl RpcAttributeNames {
 
     /// Appends the status attribute(s): the name as a string and/or the old integer.
     pub fn push_status(&self, code: GrpcCode, attributes: &mut Vec<KeyValue>) {
-        if let Some(key) = self.status_code {
-            attributes.push(KeyValue::new(key, code.name()));
-        }
-        if let Some(key) = self.grpc_status_code {
-            attributes.push(KeyValue::new(key, i64::from(code.as_i32())));
-        }
+        attributes.extend(self.status(code));
+    }
+
+    /// The status attribute(s) of `code`, for a span that takes them without a list.
+    ///
+    /// ```
+    /// use tracewire_core::semconv::rpc::{GrpcCode, RpcAttributeNames};
+    /// use tracewire_core::semconv::stability::StabilityMode;
+    /// let names = RpcAttributeNames::new(StabilityMode::Dup);
+    /// let keys: Vec<_> = names.status(GrpcCode::NotFound).map(|kv| kv.key.to_string()).collect();
+    /// assert_eq!(keys, ["rpc.status_code", "rpc.grpc.status_code"]);
+    /// ```
+    pub fn status(&self, code: GrpcCode) -> impl Iterator<Item = KeyValue> + use<> {
+        let name = self.status_code.map(|key| KeyValue::new(key, code.name()));
+        let int = self
+            .grpc_status_code
+            .map(|key| KeyValue::new(key, i64::from(code.as_i32())));
+        name.into_iter().chain(int)
     }
 }
 

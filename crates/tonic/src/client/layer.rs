@@ -32,7 +32,6 @@ use crate::config::{Builder, Common, Side};
 #[derive(Clone, Debug)]
 pub struct ClientLayer {
     common: Arc<Common>,
-    options: Arc<ClientOptions>,
 }
 
 /// The client-only options of [`Builder`]: the channel target.
@@ -85,11 +84,10 @@ impl Builder<ClientOptions> {
     }
 
     /// Builds the layer.
-    pub fn build(self) -> ClientLayer {
-        let (common, options) = self.build_common(Side::Client);
+    pub fn build(mut self) -> ClientLayer {
+        let server = std::mem::take(&mut self.side.server);
         ClientLayer {
-            common,
-            options: Arc::new(options),
+            common: self.build_common(Side::Client, server),
         }
     }
 }
@@ -98,6 +96,6 @@ impl<S> Layer<S> for ClientLayer {
     type Service = ClientService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ClientService::new(inner, self.common.clone(), self.options.clone())
+        ClientService::new(inner, self.common.clone())
     }
 }

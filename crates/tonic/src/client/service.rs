@@ -13,9 +13,8 @@ use tracewire_core::semconv::rpc::{fully_qualified_method, split_method_path};
 use tracewire_core::semconv::{SERVER_ADDRESS, server_port};
 
 use crate::body::ResponseBody;
-use crate::call::{Call, Method};
+use crate::call::{Call, Method, Series};
 use crate::carrier::MetadataInjector;
-use crate::client::ClientOptions;
 use crate::config::{Common, RequestView};
 use crate::future::ResponseFuture;
 
@@ -34,16 +33,11 @@ use crate::future::ResponseFuture;
 pub struct ClientService<S> {
     inner: S,
     common: Arc<Common>,
-    options: Arc<ClientOptions>,
 }
 
 impl<S> ClientService<S> {
-    pub(crate) fn new(inner: S, common: Arc<Common>, options: Arc<ClientOptions>) -> Self {
-        Self {
-            inner,
-            common,
-            options,
-        }
+    pub(crate) fn new(inner: S, common: Arc<Common>) -> Self {
+        Self { inner, common }
     }
 }
 
@@ -96,19 +90,19 @@ where
         }
 
         let method = resolve(&request);
-        // Room for the status and `error.type` added when the call ends.
-        let mut metric_attributes = Vec::with_capacity(9);
-        let default_name = method.push_attributes(common, &mut metric_attributes);
-        if self.options.server.is_empty() {
+        let mut attributes = Vec::with_capacity(8);
+        let default_name = method.push_attributes(common, &mut attributes);
+        let mut address = Vec::new();
+        if common.fixed_address.is_empty() {
             if let Some(server) = client_server_address(request.uri()) {
-                metric_attributes.push(KeyValue::new(SERVER_ADDRESS, server.host.to_owned()));
-                metric_attributes.extend(server.port.map(server_port));
+                address.push(KeyValue::new(SERVER_ADDRESS, server.host.to_owned()));
+                address.extend(server.port.map(server_port));
+                attributes.extend(address.iter().cloned());
             }
         } else {
-            metric_attributes.extend(self.options.server.iter().cloned());
+            attributes.extend(common.fixed_address.iter().cloned());
         }
-        let mut attributes = Vec::with_capacity(metric_attributes.len() + 4);
-        attributes.extend(metric_attributes.iter().cloned());
+        let series = Series::new(&method, default_name.clone(), address);
         attributes.extend(method.original());
         for capture in &common.request_metadata {
             attributes.extend(capture.capture(request.headers()));
@@ -127,7 +121,7 @@ where
             &mut MetadataInjector::new(request.headers_mut()),
         );
         let future = span.instrument(self.inner.call(request));
-        let call = Call::new(common.clone(), span, metric_attributes, None);
+        let call = Call::new(common.clone(), span, series, None);
         ResponseFuture::new(future, Some(call))
     }
 }

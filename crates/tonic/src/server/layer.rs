@@ -119,11 +119,11 @@ impl Builder<ServerOptions> {
     }
 
     /// Builds the layer.
-    pub fn build(self) -> ServerLayer {
-        let (common, options) = self.build_common(Side::Server);
+    pub fn build(mut self) -> ServerLayer {
+        let options = Arc::new(std::mem::take(&mut self.side));
         ServerLayer {
-            common,
-            options: Arc::new(options),
+            common: self.build_common(Side::Server, Vec::new()),
+            options,
         }
     }
 }

@@ -17,7 +17,7 @@ use tracewire_core::semconv::{
 };
 
 use crate::body::ResponseBody;
-use crate::call::Call;
+use crate::call::{Call, Series};
 use crate::carrier::MetadataExtractor;
 use crate::config::{Common, RequestView};
 use crate::future::ResponseFuture;
@@ -84,11 +84,9 @@ where
         }
 
         let method = self.options.resolve(view.path());
-        // Room for the status and `error.type` added when the call ends.
-        let mut metric_attributes = Vec::with_capacity(7);
-        let default_name = method.push_attributes(common, &mut metric_attributes);
-        let mut attributes = Vec::with_capacity(metric_attributes.len() + 6);
-        attributes.extend(metric_attributes.iter().cloned());
+        let mut attributes = Vec::with_capacity(8);
+        let default_name = method.push_attributes(common, &mut attributes);
+        let series = Series::new(&method, default_name.clone(), Vec::new());
         attributes.extend(method.original());
         // The address the client dialled (`:authority`), not the socket's.
         if let Some(authority) = request.uri().authority()
@@ -121,7 +119,7 @@ where
                 .parent(Parent::Context(remote)),
         );
         let future = span.instrument(DeferredCall::new(take_ready(&mut self.inner), request));
-        let call = Call::new(common.clone(), span, metric_attributes, deadline);
+        let call = Call::new(common.clone(), span, series, deadline);
         ResponseFuture::new(future, Some(call))
     }
 }
