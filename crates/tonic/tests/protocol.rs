@@ -189,6 +189,24 @@ impl http_body::Body for Scripted {
 /// What one poll of a body returned.
 type Polled<D, E> = Poll<Option<Result<http_body::Frame<D>, E>>>;
 
+/// Calls, through `server`, a peer whose response body plays `steps`; returns the response and
+/// the steps the server has not read yet.
+async fn scripted(
+    server: ServerLayer,
+    steps: &[Step],
+) -> (Response<ResponseBody<Scripted>>, Arc<Mutex<VecDeque<Step>>>) {
+    let queue = Arc::new(Mutex::new(VecDeque::from(steps.to_vec())));
+    let peer = {
+        let queue = queue.clone();
+        service_fn(move |_: Request<Body>| {
+            std::future::ready(Ok::<_, Infallible>(Response::new(Scripted(queue.clone()))))
+        })
+    };
+    let request = Request::builder().uri(PATH).body(Body::empty()).unwrap();
+    let response = server.layer(peer).oneshot(request).await.unwrap();
+    (response, queue)
+}
+
 fn poll_body<B: http_body::Body + Unpin>(body: &mut B) -> Polled<B::Data, B::Error> {
     Pin::new(body).poll_frame(&mut Context::from_waker(Waker::noop()))
 }
@@ -212,15 +230,7 @@ async fn the_server_body_reads_ready_frames_ahead_inside_the_span_entry() {
         Step::Data("f"),
         Step::Trailers("0"),
     ];
-    let queue = Arc::new(Mutex::new(VecDeque::from(steps)));
-    let peer = {
-        let queue = queue.clone();
-        service_fn(move |_: Request<Body>| {
-            std::future::ready(Ok::<_, Infallible>(Response::new(Scripted(queue.clone()))))
-        })
-    };
-    let request = Request::builder().uri(PATH).body(Body::empty()).unwrap();
-    let response = server.layer(peer).oneshot(request).await.unwrap();
+    let (response, queue) = scripted(server, &steps).await;
     let mut body = response.into_body();
     let left = || queue.lock().unwrap().len();
 
@@ -289,18 +299,7 @@ async fn the_server_span_is_current_in_the_inner_services_call() {
 async fn a_unary_response_is_read_whole_with_the_handlers_future() {
     let capture = TelemetryCapture::new();
     let (server, _) = layers(&capture);
-    let queue = Arc::new(Mutex::new(VecDeque::from([
-        Step::Data("reply"),
-        Step::Trailers("5"),
-    ])));
-    let peer = {
-        let queue = queue.clone();
-        service_fn(move |_: Request<Body>| {
-            std::future::ready(Ok::<_, Infallible>(Response::new(Scripted(queue.clone()))))
-        })
-    };
-    let request = Request::builder().uri(PATH).body(Body::empty()).unwrap();
-    let response = server.layer(peer).oneshot(request).await.unwrap();
+    let (response, queue) = scripted(server, &[Step::Data("reply"), Step::Trailers("5")]).await;
     // Both frames were read in the future's span entry, and the call ended at the trailers.
     assert_eq!(queue.lock().unwrap().len(), 0);
     capture
