@@ -16,14 +16,15 @@ pin_project_lite::pin_project! {
     ///
     /// The call's context is current on every poll. When the response head arrives, a
     /// trailers-only response ends the call; otherwise the call moves into the
-    /// [`ResponseBody`], which ends it at the trailers. An error ends it with the error's code,
-    /// and dropping the future ends it as cancelled.
+    /// [`ResponseBody`], which ends it at the trailers (the server reads the body's ready frames
+    /// before the poll leaves the span, so a unary call ends right there). An error ends it with
+    /// the error's code, and dropping the future ends it as cancelled.
     ///
     /// ```
-    /// use std::future::Future;
+    /// use std::future::{Future, Ready};
     /// use tracewire_tonic::ResponseFuture;
     /// fn is_future<F: Future>() {}
-    /// is_future::<ResponseFuture<std::future::Ready<Result<http::Response<()>, std::io::Error>>>>();
+    /// is_future::<ResponseFuture<Ready<Result<http::Response<tonic::body::Body>, std::io::Error>>>>();
     /// ```
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
