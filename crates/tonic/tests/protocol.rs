@@ -154,6 +154,8 @@ enum Step {
     /// `Pending` once (the waker is woken at once).
     Pending,
     Trailers(&'static str),
+    /// A failed frame, as a broken stream gives.
+    Error(tonic::Code),
 }
 
 /// A body that plays its steps in order; the test shares the queue to see how far it was read.
@@ -178,6 +180,7 @@ impl http_body::Body for Scripted {
                 trailers.insert("grpc-status", status.parse().unwrap());
                 Some(Ok(http_body::Frame::trailers(trailers)))
             }
+            Some(Step::Error(code)) => Some(Err(tonic::Status::new(code, "stream broke"))),
             Some(Step::Pending) => {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
@@ -337,4 +340,24 @@ async fn repeated_calls_record_on_one_series_per_method_and_status() {
             .count()
     };
     assert_eq!((point("OK"), point("NOT_FOUND")), (3, 1));
+}
+
+#[tokio::test]
+async fn an_error_read_ahead_ends_the_call_and_reaches_the_consumer_in_order() {
+    let capture = TelemetryCapture::new();
+    let (server, _) = layers(&capture);
+    let steps = [Step::Data("partial"), Step::Error(tonic::Code::DataLoss)];
+    let (response, _) = scripted(server, &steps).await;
+    capture
+        .spans()
+        .single(&PATH[1..])
+        .assert_attr_str("rpc.status_code", "DATA_LOSS")
+        .assert_attr_str("error.type", "DATA_LOSS")
+        .assert_status_error();
+    let mut body = response.into_body();
+    assert_eq!(data_of(poll_body(&mut body)), b"partial");
+    let Poll::Ready(Some(Err(status))) = poll_body(&mut body) else {
+        panic!("expected the error after the message");
+    };
+    assert_eq!(status.code(), tonic::Code::DataLoss);
 }
