@@ -102,13 +102,12 @@ impl<B: Body> ResponseBody<B> {
         let mut body = Box::pin(body);
         let mut call = Some(call);
         let mut ahead = Ahead::new();
-        while let Poll::Ready(polled) = body.as_mut().poll_frame(cx) {
-            let is_data = is_data(&polled);
-            observe(&mut call, &polled);
-            ahead.push(polled);
-            // A message and what follows it, at most: a stream is read as it is consumed.
-            if !is_data || ahead.second.is_some() {
-                break;
+        if let Poll::Ready((first, next)) =
+            poll_in_one_entry::<B>(|cx| body.as_mut().poll_frame(cx), cx)
+        {
+            for polled in std::iter::once(first).chain(next) {
+                observe(&mut call, &polled);
+                ahead.push(polled);
             }
         }
         Self {
@@ -170,14 +169,10 @@ where
             observe(this.call, &polled);
             return Poll::Ready(polled);
         };
-        let polled = ready!(this.inner.as_mut().poll_frame(cx));
-        let next = match is_data(&polled) {
-            true => match this.inner.poll_frame(cx) {
-                Poll::Ready(next) => Some(next),
-                Poll::Pending => None,
-            },
-            false => None,
-        };
+        let (polled, next) = ready!(poll_in_one_entry::<B>(
+            |cx| this.inner.as_mut().poll_frame(cx),
+            cx
+        ));
         drop(entered);
         observe(this.call, &polled);
         if let Some(next) = next {
@@ -216,8 +211,22 @@ where
     }
 }
 
-fn is_data<D, E>(polled: &Option<Result<Frame<D>, E>>) -> bool {
-    matches!(polled, Some(Ok(frame)) if frame.is_data())
+/// What one span entry reads: a frame and, after a message, the next one if it is ready (at
+/// most: a stream is read as it is consumed).
+fn poll_in_one_entry<B: Body>(
+    mut poll_frame: impl FnMut(&mut Context<'_>) -> Poll<Polled<B>>,
+    cx: &mut Context<'_>,
+) -> Poll<(Polled<B>, Option<Polled<B>>)> {
+    let polled = ready!(poll_frame(cx));
+    let is_data = matches!(&polled, Some(Ok(frame)) if frame.is_data());
+    let next = match is_data {
+        true => match poll_frame(cx) {
+            Poll::Ready(next) => Some(next),
+            Poll::Pending => None,
+        },
+        false => None,
+    };
+    Poll::Ready((polled, next))
 }
 
 /// Ends the call at a frame that settles it: the trailers, an error, or the end of the body.
