@@ -384,9 +384,9 @@ impl MetricValues {
         }
         Some(SeriesKey {
             method: ByAddress(self.method),
-            scheme: ByAddress(static_str(&self.scheme)?),
+            scheme: ByAddress::of(&self.scheme)?,
             route: match &self.route {
-                Some(route) => Some(ByAddress(static_str(route)?)),
+                Some(route) => Some(ByAddress::of(route)?),
                 None => None,
             },
             protocol_version: self.protocol_version.map(ByAddress),
@@ -398,9 +398,9 @@ impl MetricValues {
     /// Adds the request to `http.server.active_requests`, on a bound counter when the series
     /// has a `'static` key.
     fn count_in(&self, instruments: &ServerInstruments) -> ActiveSeries {
-        let key = static_str(&self.scheme)
+        let key = ByAddress::of(&self.scheme)
             .filter(|_| self.server.is_none())
-            .map(|scheme| (ByAddress(self.method), ByAddress(scheme)));
+            .map(|scheme| (ByAddress(self.method), scheme));
         let bound = key.and_then(|key| {
             instruments
                 .active
@@ -490,15 +490,6 @@ impl MetricValues {
 /// The attributes of one metric point: at most method, scheme, route, version, status, error
 /// type, server address and port.
 type MetricAttributes = AttributeBuffer<8>;
-
-// A `&str` would lose what this reads: whether the value is `'static`.
-#[allow(clippy::ptr_arg)]
-fn static_str(value: &Cow<'static, str>) -> Option<&'static str> {
-    match value {
-        Cow::Borrowed(value) => Some(value),
-        Cow::Owned(_) => None,
-    }
-}
 
 /// What identifies a duration / body-size series when all of its attributes are `'static`
 /// (literals and interned routes, compared by address).

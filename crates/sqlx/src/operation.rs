@@ -1,9 +1,10 @@
 //! One database operation: its span, its metrics and how a failure is classified.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
+use opentelemetry::metrics::{BoundHistogram, Histogram};
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{KeyValue, StringValue};
 use tracewire_core::instrument::{ActiveSpan, SpanGuard, SpanStart};
@@ -193,22 +194,21 @@ impl<DB: Driver> Operation<DB> {
             }
             return;
         };
-        series
-            .duration
-            .get_or_init(|| {
-                let attributes = self.metric_attributes();
-                metrics.operation_duration.bind(attributes.as_slice())
-            })
+        self.bound(&series.duration, &metrics.operation_duration)
             .record(seconds);
         if let Some(rows) = self.returned_rows {
-            series
-                .returned_rows
-                .get_or_init(|| {
-                    let attributes = self.metric_attributes();
-                    metrics.returned_rows.bind(attributes.as_slice())
-                })
+            self.bound(&series.returned_rows, &metrics.returned_rows)
                 .record(rows);
         }
+    }
+
+    /// The statement's series of `histogram`, bound to this operation's attributes on first use.
+    fn bound<'a, T>(
+        &self,
+        series: &'a OnceLock<BoundHistogram<T>>,
+        histogram: &Histogram<T>,
+    ) -> &'a BoundHistogram<T> {
+        series.get_or_init(|| histogram.bind(self.metric_attributes().as_slice()))
     }
 
     /// The metric attributes: the span's, without `db.query.text`, with the failure's.

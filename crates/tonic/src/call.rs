@@ -114,11 +114,11 @@ impl Series {
         if !self.address.is_empty() {
             return None;
         }
-        match &self.method {
-            Some(Cow::Borrowed(name)) => Some((ByAddress(name), code)),
-            Some(Cow::Owned(_)) => None,
-            None => Some((ByAddress(OTHER), code)),
-        }
+        let method = match &self.method {
+            Some(name) => ByAddress::of(name)?,
+            None => ByAddress(OTHER),
+        };
+        Some((method, code))
     }
 
     fn attributes(

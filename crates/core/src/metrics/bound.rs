@@ -1,5 +1,6 @@
 //! [`BoundCache`]: instruments bound to attribute sets, found by a cheap key.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -132,6 +133,27 @@ impl<K: Hash + Eq + Clone, V: Clone> Default for BoundCache<K, V> {
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct ByAddress(pub &'static str);
+
+impl ByAddress {
+    /// The key of a name passed as `Cow<'static, str>` (interned or literal when borrowed);
+    /// `None` for an owned one, whose address changes with every copy.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use tracewire_core::metrics::ByAddress;
+    ///
+    /// assert!(ByAddress::of(&Cow::Borrowed("GET")).is_some());
+    /// assert!(ByAddress::of(&Cow::Owned("GET".to_owned())).is_none());
+    /// ```
+    // A `&str` would lose what this reads: whether the value is `'static`.
+    #[allow(clippy::ptr_arg)]
+    pub fn of(name: &Cow<'static, str>) -> Option<Self> {
+        match name {
+            Cow::Borrowed(name) => Some(Self(name)),
+            Cow::Owned(_) => None,
+        }
+    }
+}
 
 impl PartialEq for ByAddress {
     fn eq(&self, other: &Self) -> bool {
