@@ -73,6 +73,11 @@ impl<T> Ahead<T> {
         }
     }
 
+    /// Puts `item` before the one held (of which there is at most one).
+    fn push_front(&mut self, item: T) {
+        self.second = self.first.replace(item);
+    }
+
     fn pop(&mut self) -> Option<T> {
         let first = self.first.take();
         self.first = self.second.take();
@@ -102,13 +107,14 @@ impl<B: Body> ResponseBody<B> {
         let mut body = Box::pin(body);
         let mut call = Some(call);
         let mut ahead = Ahead::new();
-        if let Poll::Ready((first, next)) =
-            poll_in_one_entry::<B>(|cx| body.as_mut().poll_frame(cx), cx)
+        if let Poll::Ready(first) =
+            poll_in_one_entry::<B>(|cx| body.as_mut().poll_frame(cx), cx, &mut ahead)
         {
-            for polled in std::iter::once(first).chain(next) {
-                observe(&mut call, &polled);
-                ahead.push(polled);
+            observe(&mut call, &first);
+            if let Some(next) = &ahead.first {
+                observe(&mut call, next);
             }
+            ahead.push_front(first);
         }
         Self {
             inner: Inner::Boxed { body },
@@ -169,15 +175,15 @@ where
             observe(this.call, &polled);
             return Poll::Ready(polled);
         };
-        let (polled, next) = ready!(poll_in_one_entry::<B>(
+        let polled = ready!(poll_in_one_entry::<B>(
             |cx| this.inner.as_mut().poll_frame(cx),
-            cx
+            cx,
+            this.ahead,
         ));
         drop(entered);
         observe(this.call, &polled);
-        if let Some(next) = next {
-            observe(this.call, &next);
-            this.ahead.push(next);
+        if let Some(next) = &this.ahead.first {
+            observe(this.call, next);
         }
         Poll::Ready(polled)
     }
@@ -212,21 +218,19 @@ where
 }
 
 /// What one span entry reads: a frame and, after a message, the next one if it is ready (at
-/// most: a stream is read as it is consumed).
+/// most: a stream is read as it is consumed), which is left in `ahead` (empty on entry).
 fn poll_in_one_entry<B: Body>(
     mut poll_frame: impl FnMut(&mut Context<'_>) -> Poll<Polled<B>>,
     cx: &mut Context<'_>,
-) -> Poll<(Polled<B>, Option<Polled<B>>)> {
+    ahead: &mut Ahead<Polled<B>>,
+) -> Poll<Polled<B>> {
     let polled = ready!(poll_frame(cx));
-    let is_data = matches!(&polled, Some(Ok(frame)) if frame.is_data());
-    let next = match is_data {
-        true => match poll_frame(cx) {
-            Poll::Ready(next) => Some(next),
-            Poll::Pending => None,
-        },
-        false => None,
-    };
-    Poll::Ready((polled, next))
+    if matches!(&polled, Some(Ok(frame)) if frame.is_data())
+        && let Poll::Ready(next) = poll_frame(cx)
+    {
+        ahead.push(next);
+    }
+    Poll::Ready(polled)
 }
 
 /// Ends the call at a frame that settles it: the trailers, an error, or the end of the body.
