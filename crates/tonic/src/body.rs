@@ -37,18 +37,27 @@ pin_project_lite::pin_project! {
     pub struct ResponseBody<B: Body> {
         #[pin]
         inner: Inner<B>,
-        call: Option<Call>,
-        ahead: Ahead<Polled<B>>,
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The wrapped body: in place, or boxed (the server's) so that it can be polled before the
-    /// response is handed out.
+    /// The consumer's body polled in place (the client's, and calls already ended), or the
+    /// server's, boxed with its call and the frames read ahead: the box the read-ahead needs
+    /// anyway holds them, so the response tonic moves around stays small.
     #[project = InnerProj]
-    enum Inner<B> {
-        InPlace { #[pin] body: B },
-        Boxed { body: Pin<Box<B>> },
+    enum Inner<B: Body> {
+        InPlace { #[pin] body: B, call: Option<Call> },
+        ReadAhead { state: Pin<Box<ReadAhead<B>>> },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A server body, its call, and the frames read ahead of the consumer.
+    struct ReadAhead<B: Body> {
+        #[pin]
+        body: B,
+        call: Option<Call>,
+        ahead: Ahead<Polled<B>>,
     }
 }
 
@@ -93,9 +102,7 @@ impl<B: Body> ResponseBody<B> {
     /// A body the consumer polls first (the client's, and calls already ended).
     pub(crate) fn new(body: B, call: Option<Call>) -> Self {
         Self {
-            inner: Inner::InPlace { body },
-            call,
-            ahead: Ahead::new(),
+            inner: Inner::InPlace { body, call },
         }
     }
 
@@ -104,53 +111,39 @@ impl<B: Body> ResponseBody<B> {
     where
         B::Error: std::error::Error + 'static,
     {
-        let mut body = Box::pin(body);
-        let mut call = Some(call);
-        let mut ahead = Ahead::new();
+        let mut state = Box::pin(ReadAhead {
+            body,
+            call: Some(call),
+            ahead: Ahead::new(),
+        });
+        let this = state.as_mut().project();
+        let (mut body, call, ahead) = (this.body, this.call, this.ahead);
         if let Poll::Ready(first) =
-            poll_in_one_entry::<B>(|cx| body.as_mut().poll_frame(cx), cx, &mut ahead)
+            poll_in_one_entry::<B>(|cx| body.as_mut().poll_frame(cx), cx, ahead)
         {
-            observe(&mut call, &first);
+            observe(call, &first);
             if let Some(next) = &ahead.first {
-                observe(&mut call, next);
+                observe(call, next);
             }
             ahead.push_front(first);
         }
         Self {
-            inner: Inner::Boxed { body },
-            call,
-            ahead,
+            inner: Inner::ReadAhead { state },
         }
     }
 }
 
 impl<B: Body + fmt::Debug> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner: &dyn fmt::Debug = match &self.inner {
-            Inner::InPlace { body } => body,
-            Inner::Boxed { body } => body,
+        let (body, call, ahead): (&dyn fmt::Debug, _, _) = match &self.inner {
+            Inner::InPlace { body, call } => (body, call, 0),
+            Inner::ReadAhead { state } => (&state.body, &state.call, state.ahead.iter().count()),
         };
         f.debug_struct("ResponseBody")
-            .field("inner", inner)
-            .field("call", &self.call)
-            .field("frames_ahead", &self.ahead.iter().count())
+            .field("inner", body)
+            .field("call", call)
+            .field("frames_ahead", &ahead)
             .finish()
-    }
-}
-
-impl<B: Body> Inner<B> {
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Polled<B>> {
-        match self.project() {
-            InnerProj::InPlace { body } => body.poll_frame(cx),
-            InnerProj::Boxed { body } => body.as_mut().poll_frame(cx),
-        }
-    }
-
-    fn body(&self) -> &B {
-        match self {
-            Inner::InPlace { body } => body,
-            Inner::Boxed { body } => body,
-        }
     }
 }
 
@@ -166,38 +159,55 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        if let Some(ahead) = this.ahead.pop() {
+        let (mut body, call, ahead) = match self.project().inner.project() {
+            InnerProj::InPlace { body, call } => {
+                let polled = ready!(body.poll_frame(cx));
+                observe(call, &polled);
+                return Poll::Ready(polled);
+            }
+            InnerProj::ReadAhead { state } => {
+                let this = state.as_mut().project();
+                (this.body, this.call, this.ahead)
+            }
+        };
+        if let Some(ahead) = ahead.pop() {
             return Poll::Ready(ahead);
         }
-        let Some(entered) = this.call.as_ref().and_then(Call::enter) else {
-            let polled = ready!(this.inner.poll_frame(cx));
-            observe(this.call, &polled);
+        let Some(entered) = call.as_ref().and_then(Call::enter) else {
+            let polled = ready!(body.poll_frame(cx));
+            observe(call, &polled);
             return Poll::Ready(polled);
         };
         let polled = ready!(poll_in_one_entry::<B>(
-            |cx| this.inner.as_mut().poll_frame(cx),
+            |cx| body.as_mut().poll_frame(cx),
             cx,
-            this.ahead,
+            ahead,
         ));
         drop(entered);
-        observe(this.call, &polled);
-        if let Some(next) = &this.ahead.first {
-            observe(this.call, next);
+        observe(call, &polled);
+        if let Some(next) = &ahead.first {
+            observe(call, next);
         }
         Poll::Ready(polled)
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.ahead.first {
-            Some(first) => first.is_none(),
-            None => self.inner.body().is_end_stream(),
+        match &self.inner {
+            Inner::InPlace { body, .. } => body.is_end_stream(),
+            Inner::ReadAhead { state } => match &state.ahead.first {
+                Some(first) => first.is_none(),
+                None => state.body.is_end_stream(),
+            },
         }
     }
 
     fn size_hint(&self) -> SizeHint {
+        let state = match &self.inner {
+            Inner::InPlace { body, .. } => return body.size_hint(),
+            Inner::ReadAhead { state } => state,
+        };
         let mut ahead = 0_u64;
-        for polled in self.ahead.iter() {
+        for polled in state.ahead.iter() {
             match polled {
                 Some(Ok(frame)) => {
                     let len = frame.data_ref().map_or(0, Buf::remaining);
@@ -207,7 +217,7 @@ where
                 None => return SizeHint::with_exact(ahead),
             }
         }
-        let inner = self.inner.body().size_hint();
+        let inner = state.body.size_hint();
         let mut hint = SizeHint::new();
         hint.set_lower(inner.lower().saturating_add(ahead));
         if let Some(upper) = inner.upper() {
