@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::Context;
 use std::time::Instant;
 
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use opentelemetry::{KeyValue, Value};
 use tracewire_core::instrument::{ActiveSpan, SpanGuard};
 use tracewire_core::intern::intern_or_own;
@@ -329,9 +329,24 @@ pub(crate) fn head_status(status: StatusCode, headers: &HeaderMap) -> Option<Grp
 
 /// The `grpc-status` in `headers` (head or trailers); an unparseable value reads as `UNKNOWN`.
 fn grpc_status(headers: &HeaderMap) -> Option<GrpcCode> {
-    headers
-        .get(&GRPC_STATUS_HEADER)
+    grpc_header(headers, &GRPC_STATUS_HEADER)
         .map(|value| GrpcCode::from_header_value(value.as_bytes()).unwrap_or(GrpcCode::Unknown))
+}
+
+/// The first value of `name` in gRPC metadata. A response head or trailers hold a few entries,
+/// and comparing their names costs less than hashing `name` for a lookup, so small maps are
+/// scanned.
+pub(crate) fn grpc_header<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> Option<&'h HeaderValue> {
+    const SCANNED: usize = 8;
+    if headers.len() > SCANNED {
+        return headers.get(name);
+    }
+    headers
+        .iter()
+        .find_map(|(key, value)| (key == name).then_some(value))
 }
 
 /// The code of a failed call: a `tonic::Status` anywhere in the source chain gives its code;
@@ -358,7 +373,6 @@ pub(crate) fn code_from_error(error: &(dyn Error + 'static)) -> GrpcCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     #[test]
     fn head_status_rules() {
@@ -378,6 +392,29 @@ mod tests {
             head_status(StatusCode::OK, &headers),
             Some(GrpcCode::Unknown)
         );
+    }
+
+    #[test]
+    fn grpc_header_finds_the_first_value_in_small_and_large_maps() {
+        for fillers in [0, 3, 20] {
+            let mut headers = HeaderMap::new();
+            for index in 0..fillers {
+                let name = HeaderName::try_from(format!("x-filler-{index}")).unwrap();
+                headers.insert(name, HeaderValue::from_static("v"));
+            }
+            assert_eq!(grpc_header(&headers, &GRPC_STATUS_HEADER), None);
+            headers.append(GRPC_STATUS_HEADER, HeaderValue::from_static("5"));
+            headers.append(GRPC_STATUS_HEADER, HeaderValue::from_static("0"));
+            assert_eq!(
+                grpc_header(&headers, &GRPC_STATUS_HEADER).map(HeaderValue::as_bytes),
+                Some(&b"5"[..]),
+                "{fillers} other entries"
+            );
+            assert_eq!(
+                grpc_header(&headers, &HeaderName::from_static("grpc-message")),
+                None
+            );
+        }
     }
 
     #[derive(Debug)]

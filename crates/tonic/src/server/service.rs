@@ -17,7 +17,7 @@ use tracewire_core::semconv::{
 };
 
 use crate::body::ResponseBody;
-use crate::call::{Call, Series};
+use crate::call::{Call, Series, grpc_header};
 use crate::carrier::MetadataExtractor;
 use crate::config::{Common, RequestView};
 use crate::future::ResponseFuture;
@@ -107,9 +107,7 @@ where
             attributes.extend(capture.capture(request.headers()));
         }
         let name = common.custom_span_name(&view).unwrap_or(default_name);
-        let deadline = request
-            .headers()
-            .get(&GRPC_TIMEOUT_HEADER)
+        let deadline = grpc_header(request.headers(), &GRPC_TIMEOUT_HEADER)
             .and_then(|value| parse_grpc_timeout(value.as_bytes()))
             .and_then(|timeout| Instant::now().checked_add(timeout));
 
