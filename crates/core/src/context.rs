@@ -100,6 +100,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> InContext<F> {
+    #[inline]
     pub(crate) fn new(inner: F, cx: Context, span: Option<tracing::Span>) -> Self {
         Self {
             inner,
@@ -111,6 +112,7 @@ impl<F> InContext<F> {
 
     /// Like [`InContext::new`], for a `cx` that the `tracing-opentelemetry` layer built for
     /// `span`: entering the span may already have made it current.
+    #[inline]
     pub(crate) fn of_span(inner: F, cx: Context, span: tracing::Span) -> Self {
         Self {
             inner,

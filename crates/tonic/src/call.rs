@@ -14,7 +14,6 @@ use std::time::Instant;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use opentelemetry::{KeyValue, Value};
 use tracewire_core::instrument::{ActiveSpan, SpanGuard};
-use tracewire_core::intern::intern_or_own;
 use tracewire_core::metrics::{ByAddress, duration_seconds};
 use tracewire_core::semconv::Outcome;
 use tracewire_core::semconv::error::{ERROR_TYPE, OTHER};
@@ -34,8 +33,8 @@ pub(crate) enum Method<'a> {
     Known {
         service: &'a str,
         method: &'a str,
-        /// `service/method` as one string, when the caller has it (the server's path).
-        qualified: Option<&'a str>,
+        /// `service/method`, interned when it could be.
+        name: Cow<'static, str>,
     },
     Unknown {
         original: &'a str,
@@ -52,19 +51,14 @@ impl Method<'_> {
         attributes: &mut Vec<KeyValue>,
     ) -> Cow<'static, str> {
         common.names.push_system(SYSTEM_GRPC, attributes);
-        match *self {
+        match self {
             Method::Known {
                 service,
                 method,
-                qualified: Some(name),
+                name,
             } => common
                 .names
-                .push_named_method(intern_or_own(name), service, method, attributes),
-            Method::Known {
-                service,
-                method,
-                qualified: None,
-            } => common.names.push_method(service, method, attributes),
+                .push_named_method(name.clone(), service, method, attributes),
             Method::Unknown { .. } => {
                 attributes.push(KeyValue::new(RPC_METHOD, OTHER));
                 Cow::Borrowed(SYSTEM_GRPC)

@@ -36,6 +36,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
+    #[inline]
     pub(crate) fn new(inner: InContext<F>, call: Option<Call>) -> Self {
         Self { inner, call }
     }

@@ -8,8 +8,9 @@ use tonic::GrpcMethod;
 use tower::Service;
 use tracewire_core::context::{ContextFutureExt, current_context};
 use tracewire_core::instrument::{Parent, SpanStart};
+use tracewire_core::intern::intern_or_own;
 use tracewire_core::semconv::http::client_server_address;
-use tracewire_core::semconv::rpc::{fully_qualified_method, split_method_path};
+use tracewire_core::semconv::rpc::{fully_qualified_method, method_name, split_method_path};
 use tracewire_core::semconv::{SERVER_ADDRESS, server_port};
 
 use crate::body::ResponseBody;
@@ -44,19 +45,28 @@ impl<S> ClientService<S> {
 /// The method of an outgoing call: the generated client names it (`GrpcMethod`); a call made
 /// without generated code is recognised when its path is well-formed.
 fn resolve<B>(request: &Request<B>) -> Method<'_> {
+    let path = request.uri().path();
     if let Some(grpc) = request.extensions().get::<GrpcMethod<'static>>() {
+        let (service, method) = (grpc.service(), grpc.method());
+        // The path generated code sends is the name, already joined.
+        let name = match path
+            .strip_prefix('/')
+            .and_then(|name| name.strip_prefix(service))
+        {
+            Some(rest) if rest.strip_prefix('/') == Some(method) => intern_or_own(&path[1..]),
+            _ => method_name(service, method),
+        };
         return Method::Known {
-            service: grpc.service(),
-            method: grpc.method(),
-            qualified: None,
+            service,
+            method,
+            name,
         };
     }
-    let path = request.uri().path();
     match split_method_path(path) {
         Some((service, method)) => Method::Known {
             service,
             method,
-            qualified: Some(&path[1..]),
+            name: intern_or_own(&path[1..]),
         },
         None => Method::Unknown {
             original: fully_qualified_method(path).unwrap_or(path),

@@ -32,6 +32,7 @@ pin_project_lite::pin_project! {
 
 impl<S: Service<R>, R> DeferredCall<S, R> {
     /// `service` must be ready (its `poll_ready` returned `Ready(Ok)`).
+    #[inline]
     pub(crate) fn new(service: S, request: R) -> Self {
         Self {
             pending: Some((service, request)),

@@ -2,6 +2,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use tower::Layer;
+use tracewire_core::intern::intern_or_own;
 use tracewire_core::semconv::rpc::{fully_qualified_method, split_method_path};
 
 use crate::call::Method;
@@ -49,7 +50,7 @@ impl ServerOptions {
             Some((service, method)) if self.recognises(service, &path[1..]) => Method::Known {
                 service,
                 method,
-                qualified: Some(&path[1..]),
+                name: intern_or_own(&path[1..]),
             },
             _ => Method::Unknown {
                 original: fully_qualified_method(path).unwrap_or(path),
