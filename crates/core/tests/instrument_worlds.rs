@@ -119,6 +119,58 @@ fn tracing_world_events_instrument_and_otel_spans_nest() {
         .assert_has_event("inside step");
 }
 
+/// A callsite declaring the attributes of `server_start`'s span, as an adapter's would.
+fn declared_server_span(name: &str) -> tracing::Span {
+    tracing::info_span!(target: "tracewire", "server", otel.name = name, otel.kind = "server",
+        "http.request.method" = tracing::field::Empty, "server.port" = tracing::field::Empty)
+}
+
+#[test]
+fn a_custom_callsite_makes_the_tracing_span_and_records_none_of_its_fields() {
+    let capture = TelemetryCapture::new();
+    let instrumentation = instrumentation(&capture, SpanBackend::Auto);
+
+    let fields = tracing::dispatcher::with_default(&capture.tracing_dispatch(), || {
+        let span = instrumentation.start(server_start().tracing_callsite(declared_server_span));
+        let fields = span.in_scope(|| {
+            let current = tracing::Span::current();
+            let metadata = current.metadata().expect("the server span is current");
+            metadata
+                .fields()
+                .iter()
+                .map(|field| field.name())
+                .collect::<Vec<_>>()
+        });
+        span.end();
+        fields
+    });
+
+    assert_eq!(
+        fields,
+        [
+            "otel.name",
+            "otel.kind",
+            "http.request.method",
+            "server.port"
+        ]
+    );
+    let spans = capture.spans();
+    let server = spans.single("GET /users/{id}");
+    // Typed as set (an integer port), each once: the declared fields added nothing.
+    server
+        .assert_kind(SpanKind::Server)
+        .assert_attr_i64("server.port", 8080)
+        .assert_attr_str("http.request.method", "GET")
+        .assert_parent_span_id(REMOTE_SPAN);
+    let ports = server
+        .data()
+        .attributes
+        .iter()
+        .filter(|attribute| attribute.key.as_str() == "server.port")
+        .count();
+    assert_eq!(ports, 1);
+}
+
 #[test]
 fn a_filter_that_hides_our_span_does_not_break_the_trace() {
     let capture = TelemetryCapture::new();

@@ -112,7 +112,12 @@ pub struct SpanStart {
     parent: Parent,
     links: Vec<Link>,
     started_at: Option<Instant>,
+    callsite: Option<TracingCallsite>,
 }
+
+/// Creates the `tracing` span of a [`SpanStart`] named `name`; see
+/// [`SpanStart::tracing_callsite`].
+pub type TracingCallsite = fn(name: &str) -> tracing::Span;
 
 impl SpanStart {
     /// A span of `kind` named `name`, parented on the current context.
@@ -124,6 +129,7 @@ impl SpanStart {
             parent: Parent::Current,
             links: Vec::new(),
             started_at: None,
+            callsite: None,
         }
     }
 
@@ -174,6 +180,33 @@ impl SpanStart {
     /// ```
     pub fn started_at(mut self, instant: Instant) -> Self {
         self.started_at = Some(instant);
+        self
+    }
+
+    /// The callsite that creates this span when it is a `tracing` span, instead of the one
+    /// shared by its kind (`tracing::info_span!(target: "tracewire", "server", otel.name,
+    /// otel.kind)`, and likewise for the other kinds). The callsite must make a span of the
+    /// same target, level, name and `otel.*` fields; what it adds are the attributes the span
+    /// will carry, declared as `tracing::field::Empty`.
+    ///
+    /// Declaring them saves a reallocation per span: `tracing-opentelemetry` sizes a span's
+    /// attribute list by its callsite's fields (plus its own), while tracewire sets attributes
+    /// on the OpenTelemetry span directly, typed, so an undeclared list grows as they arrive.
+    /// tracewire never records the declared fields, so a `fmt` layer prints nothing more.
+    ///
+    /// ```
+    /// use opentelemetry::trace::SpanKind;
+    /// use tracewire_core::instrument::SpanStart;
+    ///
+    /// fn order_span(name: &str) -> tracing::Span {
+    ///     tracing::info_span!(target: "tracewire", "server", otel.name = name, otel.kind = "server",
+    ///         order.id = tracing::field::Empty)
+    /// }
+    /// let start = SpanStart::new(SpanKind::Server, "PlaceOrder").tracing_callsite(order_span);
+    /// # let _ = start;
+    /// ```
+    pub fn tracing_callsite(mut self, callsite: TracingCallsite) -> Self {
+        self.callsite = Some(callsite);
         self
     }
 
@@ -307,6 +340,7 @@ impl Instrumentation {
             parent,
             links,
             started_at,
+            callsite,
         } = start;
         let parent = match parent {
             Parent::Current => None,
@@ -317,7 +351,12 @@ impl Instrumentation {
             SpanBackend::OpenTelemetry => None,
             _ if started_at.is_some() => None,
             SpanBackend::Auto if runs_no_user_code(&kind) && !self.inner.library_events => None,
-            backend => match tracing_span(&kind, &name, &attributes, parent.as_ref(), &links) {
+            backend => match tracing_span(
+                || callsite.map_or_else(|| new_tracing_span(&kind, &name), |make| make(&name)),
+                &attributes,
+                parent.as_ref(),
+                &links,
+            ) {
                 TracingSpan::Recorded(span, cx) => return ActiveSpan::recorded(cx, span),
                 TracingSpan::Unrecorded(span) => {
                     warn_tracing_fallback(backend);
@@ -473,8 +512,7 @@ fn new_tracing_span(kind: &SpanKind, name: &str) -> tracing::Span {
 }
 
 fn tracing_span(
-    kind: &SpanKind,
-    name: &str,
+    new_span: impl FnOnce() -> tracing::Span,
     attributes: &[KeyValue],
     parent: Option<&Context>,
     links: &[Link],
@@ -483,7 +521,7 @@ fn tracing_span(
     if !tracing::dispatcher::has_been_set() {
         return TracingSpan::Unrecorded(None);
     }
-    let span = new_tracing_span(kind, name);
+    let span = new_span();
     if span.is_disabled() {
         return TracingSpan::Unrecorded(None);
     }

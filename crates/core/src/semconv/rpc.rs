@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use opentelemetry::{KeyValue, StringValue};
 use percent_encoding::percent_decode_str;
+use tracing::field::Empty;
 
+use crate::instrument::TracingCallsite;
 use crate::semconv::Outcome;
 use crate::semconv::error::OTHER;
 use crate::semconv::http::HostPort;
@@ -484,6 +486,22 @@ impl RpcAttributeNames {
         Self::new(StabilityOptIn::global().rpc)
     }
 
+    /// The `tracing` callsite of a server span in this mode (see
+    /// [`SpanStart::tracing_callsite`](crate::instrument::SpanStart::tracing_callsite)): it
+    /// declares the attributes an RPC server span carries under these names, metadata aside.
+    ///
+    /// ```
+    /// use tracewire_core::semconv::{rpc::RpcAttributeNames, stability::StabilityMode};
+    /// let _span = (RpcAttributeNames::new(StabilityMode::New).server_callsite())("pkg.Svc/Do");
+    /// ```
+    pub const fn server_callsite(&self) -> TracingCallsite {
+        match self.mode {
+            StabilityMode::New => server_span_new,
+            StabilityMode::Dup => server_span_dup,
+            StabilityMode::Old => server_span_old,
+        }
+    }
+
     /// Appends the system attribute(s), e.g. `rpc.system.name = "grpc"`.
     pub fn push_system(&self, system: &'static str, attributes: &mut Vec<KeyValue>) {
         attributes.extend(
@@ -590,6 +608,30 @@ pub fn method_name(service: &str, method: &str) -> Cow<'static, str> {
     crate::intern::intern_concat_or_own(&[service, "/", method])
 }
 
+// The server span callsites of the three modes; a test checks their fields against the names.
+fn server_span_new(name: &str) -> tracing::Span {
+    tracing::info_span!(target: "tracewire", "server", otel.name = name, otel.kind = "server",
+        "rpc.system.name" = Empty, "rpc.method" = Empty, "rpc.method_original" = Empty,
+        "rpc.status_code" = Empty, "error.type" = Empty, "server.address" = Empty,
+        "server.port" = Empty, "network.peer.address" = Empty, "network.peer.port" = Empty)
+}
+
+fn server_span_dup(name: &str) -> tracing::Span {
+    tracing::info_span!(target: "tracewire", "server", otel.name = name, otel.kind = "server",
+        "rpc.system.name" = Empty, "rpc.system" = Empty, "rpc.method" = Empty,
+        "rpc.service" = Empty, "rpc.method_original" = Empty, "rpc.status_code" = Empty,
+        "rpc.grpc.status_code" = Empty, "error.type" = Empty, "server.address" = Empty,
+        "server.port" = Empty, "network.peer.address" = Empty, "network.peer.port" = Empty)
+}
+
+fn server_span_old(name: &str) -> tracing::Span {
+    tracing::info_span!(target: "tracewire", "server", otel.name = name, otel.kind = "server",
+        "rpc.system" = Empty, "rpc.method" = Empty, "rpc.service" = Empty,
+        "rpc.method_original" = Empty, "rpc.grpc.status_code" = Empty, "error.type" = Empty,
+        "server.address" = Empty, "server.port" = Empty, "network.peer.address" = Empty,
+        "network.peer.port" = Empty)
+}
+
 fn shared(name: &str) -> StringValue {
     crate::intern::intern(name).map_or_else(
         || StringValue::from(Arc::<str>::from(name)),
@@ -602,6 +644,43 @@ mod tests {
     use super::*;
     use opentelemetry::Value;
     use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    use crate::semconv::error::ERROR_TYPE;
+    use crate::semconv::{NETWORK_PEER_ADDRESS, NETWORK_PEER_PORT, SERVER_ADDRESS, SERVER_PORT};
+
+    #[test]
+    fn server_callsites_declare_the_attribute_names_of_their_mode() {
+        for mode in [StabilityMode::New, StabilityMode::Dup, StabilityMode::Old] {
+            let names = RpcAttributeNames::new(mode);
+            let span = tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+                (names.server_callsite())("pkg.Svc/Do")
+            });
+            let metadata = span.metadata().unwrap();
+            assert_eq!(
+                (metadata.target(), metadata.name()),
+                ("tracewire", "server")
+            );
+            let declared: BTreeSet<&str> = metadata
+                .fields()
+                .iter()
+                .map(|field| field.name())
+                .filter(|name| !name.starts_with("otel."))
+                .collect();
+            let mut expected: BTreeSet<&str> = names.system.keys(mode).collect();
+            expected.extend([RPC_METHOD, RPC_METHOD_ORIGINAL, ERROR_TYPE]);
+            expected.extend([
+                SERVER_ADDRESS,
+                SERVER_PORT,
+                NETWORK_PEER_ADDRESS,
+                NETWORK_PEER_PORT,
+            ]);
+            expected.extend(names.service);
+            expected.extend(names.status_code);
+            expected.extend(names.grpc_status_code);
+            assert_eq!(declared, expected, "{mode:?}");
+        }
+    }
 
     const SERVER_ERRORS: [GrpcCode; 6] = [
         GrpcCode::Unknown,

@@ -154,10 +154,17 @@ mod tests {
     #[test]
     fn the_generated_method_names_the_call_whatever_the_path() {
         let grpc = || Some(GrpcMethod::new("pkg.Svc", "Do"));
-        assert_eq!(name_of("/pkg.Svc/Do", grpc()).as_deref(), Some("pkg.Svc/Do"));
+        assert_eq!(
+            name_of("/pkg.Svc/Do", grpc()).as_deref(),
+            Some("pkg.Svc/Do")
+        );
         // A path rewritten below the generated client does not rename the method.
         for path in ["/pkg.Svc/DoMore", "/pkg.SvcX/Do", "/other/Do", "/"] {
-            assert_eq!(name_of(path, grpc()).as_deref(), Some("pkg.Svc/Do"), "{path}");
+            assert_eq!(
+                name_of(path, grpc()).as_deref(),
+                Some("pkg.Svc/Do"),
+                "{path}"
+            );
         }
         assert_eq!(name_of("/pkg.Svc/Do", None).as_deref(), Some("pkg.Svc/Do"));
         assert_eq!(name_of("/nonsense", None), None);

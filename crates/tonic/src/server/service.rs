@@ -113,6 +113,7 @@ where
 
         let span = common.instrumentation.start(
             SpanStart::new(SpanKind::Server, name)
+                .tracing_callsite(common.names.server_callsite())
                 .attributes(attributes)
                 .parent(Parent::Context(remote)),
         );
