@@ -100,7 +100,6 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> InContext<F> {
-    #[inline]
     pub(crate) fn new(inner: F, cx: Context, span: Option<tracing::Span>) -> Self {
         Self {
             inner,
@@ -112,7 +111,6 @@ impl<F> InContext<F> {
 
     /// Like [`InContext::new`], for a `cx` that the `tracing-opentelemetry` layer built for
     /// `span`: entering the span may already have made it current.
-    #[inline]
     pub(crate) fn of_span(inner: F, cx: Context, span: tracing::Span) -> Self {
         Self {
             inner,
@@ -136,46 +134,14 @@ pub(crate) fn attach_once(cx: &Context, span_activates_cx: bool) -> Option<Conte
     (!current).then(|| cx.clone().attach())
 }
 
-impl<F: Future> InContext<F> {
-    /// Polls the inner future in the context and, once it is ready, runs `then` on its output
-    /// before leaving: work that follows the future (an adapter reading the first frames of a
-    /// response body, say) runs in the same entry instead of entering the span again.
-    ///
-    /// ```
-    /// use std::future::poll_fn;
-    /// use std::pin::pin;
-    /// use tracewire_core::context::{current_trace_id, ContextFutureExt};
-    /// # use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
-    /// # let remote = SpanContext::new(7_u128.into(), 1_u64.into(), TraceFlags::SAMPLED, true, TraceState::default());
-    /// # let cx = opentelemetry::Context::new().with_remote_span_context(remote);
-    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    /// # rt.block_on(async {
-    /// let mut work = pin!(async { 1 }.in_context(cx));
-    /// let (value, inside) =
-    ///     poll_fn(|task| work.as_mut().poll_then(task, |value, _| (value, current_trace_id()))).await;
-    /// assert_eq!((value, inside), (1, Some(7_u128.into())));
-    /// # });
-    /// ```
-    pub fn poll_then<R>(
-        self: Pin<&mut Self>,
-        task: &mut TaskContext<'_>,
-        then: impl FnOnce(F::Output, &mut TaskContext<'_>) -> R,
-    ) -> Poll<R> {
-        let this = self.project();
-        let _entered = this.span.as_ref().map(tracing::Span::enter);
-        let _attached = attach_once(this.cx, *this.span_activates_cx && _entered.is_some());
-        match this.inner.poll(task) {
-            Poll::Ready(output) => Poll::Ready(then(output, task)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
 impl<F: Future> Future for InContext<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<F::Output> {
-        self.poll_then(task, |output, _| output)
+        let this = self.project();
+        let _entered = this.span.as_ref().map(tracing::Span::enter);
+        let _attached = attach_once(this.cx, *this.span_activates_cx && _entered.is_some());
+        this.inner.poll(task)
     }
 }
 

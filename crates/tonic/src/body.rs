@@ -100,35 +100,47 @@ impl<T> Ahead<T> {
 
 impl<B: Body> ResponseBody<B> {
     /// A body the consumer polls first (the client's, and calls already ended).
-    pub(crate) fn new(body: B, call: Option<Call>) -> Self {
+    pub(crate) fn new(body: B) -> Self {
         Self {
-            inner: Inner::InPlace { body, call },
+            inner: Inner::InPlace { body, call: None },
         }
     }
 
     /// The server's body, read ahead now with `cx` while the caller has the span entered.
-    pub(crate) fn read_ahead(body: B, call: Call, cx: &mut Context<'_>) -> Self
-    where
-        B::Error: std::error::Error + 'static,
-    {
+    pub(crate) fn read_ahead(body: B, cx: &mut Context<'_>) -> Self {
         let mut state = Box::pin(ReadAhead {
             body,
-            call: Some(call),
+            call: None,
             ahead: Ahead::new(),
         });
         let this = state.as_mut().project();
-        let (mut body, call, ahead) = (this.body, this.call, this.ahead);
+        let (mut body, ahead) = (this.body, this.ahead);
         if let Poll::Ready(first) =
             poll_in_one_entry::<B>(|cx| body.as_mut().poll_frame(cx), cx, ahead)
         {
-            observe(call, &first);
-            if let Some(next) = &ahead.first {
-                observe(call, next);
-            }
             ahead.push_front(first);
         }
         Self {
             inner: Inner::ReadAhead { state },
+        }
+    }
+
+    /// Gives the body its call, to end at the frame that settles it: one already read ahead
+    /// ends it now.
+    pub(crate) fn hand_over(&mut self, call: Call)
+    where
+        B::Error: std::error::Error + 'static,
+    {
+        let mut call = Some(call);
+        match &mut self.inner {
+            Inner::InPlace { call: slot, .. } => *slot = call,
+            Inner::ReadAhead { state } => {
+                let this = state.as_mut().project();
+                for polled in this.ahead.iter() {
+                    observe(&mut call, polled);
+                }
+                *this.call = call;
+            }
         }
     }
 }

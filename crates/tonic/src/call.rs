@@ -8,7 +8,6 @@
 use std::borrow::Cow;
 use std::error::Error;
 use std::sync::Arc;
-use std::task::Context;
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
@@ -180,21 +179,24 @@ impl Call {
         }
     }
 
-    /// Makes the span current (server side, where the body's stream runs handler code).
+    /// Makes the span current.
     pub(crate) fn enter(&self) -> Option<SpanGuard<'_>> {
-        match self.common.side {
-            Side::Server => self.span.as_ref().map(ActiveSpan::enter),
-            Side::Client => None,
-        }
+        self.span.as_ref().map(ActiveSpan::enter)
     }
 
-    /// Handles the response head: captures metadata, ends a trailers-only call now, or hands
-    /// the call to the body, which ends it at the trailers. The server reads the body's ready
-    /// frames here, with `cx`, while the handler's span is still entered.
+    /// Whether the response body is read ahead while the span is entered: on the server, where
+    /// the body's stream runs handler code.
+    pub(crate) fn reads_ahead(&self) -> bool {
+        self.common.side == Side::Server
+    }
+
+    /// Handles the response head, whose `grpc-status` (or HTTP status) is `head`: captures
+    /// metadata, ends a trailers-only call now, or hands the call to the body, which ends it at
+    /// the trailers.
     pub(crate) fn respond<B>(
         self,
-        response: Response<B>,
-        cx: &mut Context<'_>,
+        mut response: Response<ResponseBody<B>>,
+        head: Option<GrpcCode>,
     ) -> Response<ResponseBody<B>>
     where
         B: http_body::Body,
@@ -203,16 +205,11 @@ impl Call {
         if let Some(span) = &self.span {
             capture(&self.common, span, response.headers());
         }
-        match head_status(response.status(), response.headers()) {
-            Some(code) => {
-                self.finish_with(End::Code(code));
-                response.map(|body| ResponseBody::new(body, None))
-            }
-            None => match self.common.side {
-                Side::Server => response.map(|body| ResponseBody::read_ahead(body, self, cx)),
-                Side::Client => response.map(|body| ResponseBody::new(body, Some(self))),
-            },
+        match head {
+            Some(code) => self.finish_with(End::Code(code)),
+            None => response.body_mut().hand_over(self),
         }
+        response
     }
 
     /// Ends the call with the code `error` maps to.

@@ -2,23 +2,25 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use http::Response;
-use tracewire_core::context::InContext;
+use opentelemetry::ContextGuard;
+use tracewire_core::instrument::SpanGuard;
 
 use crate::body::ResponseBody;
-use crate::call::Call;
+use crate::call::{Call, head_status};
 
 pin_project_lite::pin_project! {
     /// The response future of [`ServerService`](crate::ServerService) and
     /// [`ClientService`](crate::ClientService).
     ///
-    /// The call's context is current on every poll. When the response head arrives, a
-    /// trailers-only response ends the call; otherwise the call moves into the
-    /// [`ResponseBody`], which ends it at the trailers (the server reads the body's ready frames
-    /// before the poll leaves the span, so a unary call ends right there). An error ends it with
-    /// the error's code, and dropping the future ends it as cancelled.
+    /// The call's span is current on every poll (the propagated context, for a call left
+    /// untraced). When the response head arrives, a trailers-only response ends the call;
+    /// otherwise the call moves into the [`ResponseBody`], which ends it at the trailers (the
+    /// server reads the body's ready frames before the poll leaves the span, so a unary call
+    /// ends right there). An error ends it with the error's code, and dropping the future ends
+    /// it as cancelled.
     ///
     /// ```
     /// use std::future::{Future, Ready};
@@ -30,15 +32,36 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: InContext<F>,
-        call: Option<Call>,
+        inner: F,
+        scope: Scope,
+    }
+}
+
+/// What a response future keeps current while it runs.
+#[derive(Debug)]
+pub(crate) enum Scope {
+    /// An instrumented call, whose span is current.
+    Call(Call),
+    /// A call left untraced: the context it propagates is current.
+    Context(opentelemetry::Context),
+    /// The response has been handed out.
+    Done,
+}
+
+impl Scope {
+    /// Makes the scope current until the guards drop.
+    fn make_current(&self) -> (Option<SpanGuard<'_>>, Option<ContextGuard>) {
+        match self {
+            Scope::Call(call) => (call.enter(), None),
+            Scope::Context(cx) => (None, Some(cx.clone().attach())),
+            Scope::Done => (None, None),
+        }
     }
 }
 
 impl<F> ResponseFuture<F> {
-    #[inline]
-    pub(crate) fn new(inner: InContext<F>, call: Option<Call>) -> Self {
-        Self { inner, call }
+    pub(crate) fn new(inner: F, scope: Scope) -> Self {
+        Self { inner, scope }
     }
 }
 
@@ -53,17 +76,31 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let call = this.call;
-        // The head is handled in the poll's context: the server reads the body's first frames.
-        this.inner.poll_then(cx, |result, cx| match result {
-            Ok(response) => Ok(match call.take() {
-                Some(call) => call.respond(response, cx),
-                None => response.map(|body| ResponseBody::new(body, None)),
-            }),
-            Err(error) => {
-                if let Some(call) = call.take() {
-                    call.fail(&error);
+        let (result, head) = {
+            let _current = this.scope.make_current();
+            match ready!(this.inner.poll(cx)) {
+                Ok(response) => {
+                    let head = head_status(response.status(), response.headers());
+                    // A server body still to be read is read now, in this entry of the span.
+                    let read_ahead = head.is_none()
+                        && matches!(&*this.scope, Scope::Call(call) if call.reads_ahead());
+                    let response = response.map(|body| match read_ahead {
+                        true => ResponseBody::read_ahead(body, cx),
+                        false => ResponseBody::new(body),
+                    });
+                    (Ok(response), head)
                 }
+                Err(error) => (Err(error), None),
+            }
+        };
+        // The call's bookkeeping runs no application code: it needs no span current.
+        let Scope::Call(call) = std::mem::replace(this.scope, Scope::Done) else {
+            return Poll::Ready(result);
+        };
+        Poll::Ready(match result {
+            Ok(response) => Ok(call.respond(response, head)),
+            Err(error) => {
+                call.fail(&error);
                 Err(error)
             }
         })

@@ -102,7 +102,6 @@ impl ActiveSpan {
     }
 
     /// Wraps `future` so the span is current on every poll.
-    #[inline]
     pub fn instrument<F: Future>(&self, future: F) -> InContext<F> {
         match (&self.tracing_span, self.span_activates_cx) {
             (Some(span), true) => InContext::of_span(future, self.handle.cx.clone(), span.clone()),

@@ -6,7 +6,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 use tonic::GrpcMethod;
 use tower::Service;
-use tracewire_core::context::{ContextFutureExt, current_context};
+use tracewire_core::context::current_context;
 use tracewire_core::instrument::{Parent, SpanStart};
 use tracewire_core::intern::intern_or_own;
 use tracewire_core::semconv::http::client_server_address;
@@ -17,7 +17,7 @@ use crate::body::ResponseBody;
 use crate::call::{Call, Method, Series};
 use crate::carrier::MetadataInjector;
 use crate::config::{Common, RequestView};
-use crate::future::ResponseFuture;
+use crate::future::{ResponseFuture, Scope};
 
 /// The service [`ClientLayer`](crate::ClientLayer) wraps around a channel.
 ///
@@ -96,7 +96,7 @@ where
             common
                 .propagator
                 .inject_context(&cx, &mut MetadataInjector::new(request.headers_mut()));
-            return ResponseFuture::new(self.inner.call(request).in_context(cx), None);
+            return ResponseFuture::new(self.inner.call(request), Scope::Context(cx));
         }
 
         let method = resolve(&request);
@@ -130,9 +130,8 @@ where
             span.context(),
             &mut MetadataInjector::new(request.headers_mut()),
         );
-        let future = span.instrument(self.inner.call(request));
         let call = Call::new(common.clone(), span, series, None);
-        ResponseFuture::new(future, Some(call))
+        ResponseFuture::new(self.inner.call(request), Scope::Call(call))
     }
 }
 

@@ -8,7 +8,6 @@ use opentelemetry::trace::SpanKind;
 use tonic::server::NamedService;
 use tonic::transport::server::TcpConnectInfo;
 use tower::Service;
-use tracewire_core::context::ContextFutureExt;
 use tracewire_core::instrument::{Parent, SpanStart};
 use tracewire_core::semconv::http::HostPort;
 use tracewire_core::semconv::rpc::{GRPC_TIMEOUT_HEADER, parse_grpc_timeout};
@@ -20,7 +19,7 @@ use crate::body::ResponseBody;
 use crate::call::{Call, Series, grpc_header};
 use crate::carrier::MetadataExtractor;
 use crate::config::{Common, RequestView};
-use crate::future::ResponseFuture;
+use crate::future::{ResponseFuture, Scope};
 use crate::server::{DeferredCall, ServerOptions};
 
 /// The service [`ServerLayer`](crate::ServerLayer) wraps around a tonic server or service.
@@ -80,7 +79,7 @@ where
         let view = RequestView::new(&request);
         if !common.traces(&view) {
             let call = DeferredCall::new(take_ready(&mut self.inner), request);
-            return ResponseFuture::new(call.in_context(remote), None);
+            return ResponseFuture::new(call, Scope::Context(remote));
         }
 
         let method = self.options.resolve(view.path());
@@ -117,9 +116,9 @@ where
                 .attributes(attributes)
                 .parent(Parent::Context(remote)),
         );
-        let future = span.instrument(DeferredCall::new(take_ready(&mut self.inner), request));
         let call = Call::new(common.clone(), span, series, deadline);
-        ResponseFuture::new(future, Some(call))
+        let inner = DeferredCall::new(take_ready(&mut self.inner), request);
+        ResponseFuture::new(inner, Scope::Call(call))
     }
 }
 
