@@ -146,6 +146,10 @@ impl GrpcCode {
     /// assert_eq!(GrpcCode::from_header_value(b"+1"), None);
     /// ```
     pub fn from_header_value(value: &[u8]) -> Option<Self> {
+        // The common case, a one-digit code (`0` above all), without trimming or folding.
+        if let [digit @ b'0'..=b'9'] = value {
+            return Self::from_i32(i32::from(digit - b'0'));
+        }
         let digits = value.trim_ascii();
         if digits.is_empty() || digits.len() > 2 || !digits.iter().all(u8::is_ascii_digit) {
             return None;
