@@ -156,8 +156,17 @@ enum End<'a> {
 }
 
 /// An instrumented call in flight; ends its span when finished or dropped.
+///
+/// Boxed: the call moves from the service into the future, then into the body, and a pointer
+/// moves for free where its fields would be copied each time (about 1k instructions per unary
+/// call, measured).
 #[derive(Debug)]
 pub(crate) struct Call {
+    state: Box<CallState>,
+}
+
+#[derive(Debug)]
+struct CallState {
     common: Arc<Common>,
     span: Option<ActiveSpan>,
     series: Series,
@@ -172,22 +181,24 @@ impl Call {
         deadline: Option<Instant>,
     ) -> Self {
         Self {
-            common,
-            span: Some(span),
-            series,
-            deadline,
+            state: Box::new(CallState {
+                common,
+                span: Some(span),
+                series,
+                deadline,
+            }),
         }
     }
 
     /// Makes the span current.
     pub(crate) fn enter(&self) -> Option<SpanGuard<'_>> {
-        self.span.as_ref().map(ActiveSpan::enter)
+        self.state.span.as_ref().map(ActiveSpan::enter)
     }
 
     /// Whether the response body is read ahead while the span is entered: on the server, where
     /// the body's stream runs handler code.
     pub(crate) fn reads_ahead(&self) -> bool {
-        self.common.side == Side::Server
+        self.state.common.side == Side::Server
     }
 
     /// Handles the response head, whose `grpc-status` (or HTTP status) is `head`: captures
@@ -202,8 +213,8 @@ impl Call {
         B: http_body::Body,
         B::Error: Error + 'static,
     {
-        if let Some(span) = &self.span {
-            capture(&self.common, span, response.headers());
+        if let Some(span) = &self.state.span {
+            capture(&self.state.common, span, response.headers());
         }
         match head {
             Some(code) => self.finish_with(End::Code(code)),
@@ -232,13 +243,13 @@ impl Call {
     }
 
     fn finish(&mut self, end: End<'_>) {
-        let Some(span) = self.span.take() else {
+        let Some(span) = self.state.span.take() else {
             return;
         };
         let code = match end {
             End::Code(code) => Some(code),
             End::Trailers(trailers) => {
-                capture(&self.common, &span, trailers);
+                capture(&self.state.common, &span, trailers);
                 grpc_status(trailers)
             }
             End::NoTrailers => None,
@@ -247,10 +258,10 @@ impl Call {
         let outcome = match code {
             Some(code) => {
                 // One `set_attribute` each: cheaper than `set_attributes`' generic iteration.
-                for attribute in self.common.names.status(code) {
+                for attribute in self.state.common.names.status(code) {
                     span.set_attribute(attribute);
                 }
-                match self.common.side {
+                match self.state.common.side {
                     Side::Server => server_outcome(code),
                     Side::Client => client_outcome(code),
                 }
@@ -273,9 +284,9 @@ impl Call {
 
     /// Records the call's duration on its bound series, binding it on first use.
     fn record(&self, code: Option<GrpcCode>, error_type: Option<&'static str>, seconds: f64) {
-        let common = &*self.common;
-        let attributes = || self.series.attributes(common, code, error_type);
-        let bound = self.series.key(code).map(|key| {
+        let common = &*self.state.common;
+        let attributes = || self.state.series.attributes(common, code, error_type);
+        let bound = self.state.series.key(code).map(|key| {
             common.series.with(
                 key,
                 |_| common.call_duration().bind(&attributes()),
@@ -290,7 +301,7 @@ impl Call {
     /// A call abandoned before its status: the caller cancelled it, or (server) its deadline
     /// expired and the server gave up on it.
     fn dropped_code(&self) -> GrpcCode {
-        match self.deadline {
+        match self.state.deadline {
             Some(deadline) if Instant::now() >= deadline => GrpcCode::DeadlineExceeded,
             _ => GrpcCode::Cancelled,
         }
