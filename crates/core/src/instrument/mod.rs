@@ -121,6 +121,7 @@ pub type TracingCallsite = fn(name: &str) -> tracing::Span;
 
 impl SpanStart {
     /// A span of `kind` named `name`, parented on the current context.
+    #[inline]
     pub fn new(kind: SpanKind, name: impl Into<Cow<'static, str>>) -> Self {
         Self {
             kind,
@@ -134,6 +135,7 @@ impl SpanStart {
     }
 
     /// Adds one start attribute.
+    #[inline]
     pub fn attribute(mut self, attribute: KeyValue) -> Self {
         self.attributes.push(attribute);
         self
@@ -141,12 +143,14 @@ impl SpanStart {
 
     /// Replaces the start attributes (pass a vector built with the right capacity to avoid
     /// reallocations).
+    #[inline]
     pub fn attributes(mut self, attributes: Vec<KeyValue>) -> Self {
         self.attributes = attributes;
         self
     }
 
     /// Sets the parent.
+    #[inline]
     pub fn parent(mut self, parent: Parent) -> Self {
         self.parent = parent;
         self
@@ -205,6 +209,7 @@ impl SpanStart {
     /// let start = SpanStart::new(SpanKind::Server, "PlaceOrder").tracing_callsite(order_span);
     /// # let _ = start;
     /// ```
+    #[inline]
     pub fn tracing_callsite(mut self, callsite: TracingCallsite) -> Self {
         self.callsite = Some(callsite);
         self
@@ -365,16 +370,16 @@ impl Instrumentation {
             },
         };
         let parent = parent.unwrap_or_else(current_context);
-        let mut builder = SpanBuilder::from_name(name)
-            .with_kind(kind)
-            .with_attributes(attributes);
-        // An empty list would still be walked by the SDK.
-        if !links.is_empty() {
-            builder = builder.with_links(links);
-        }
-        if let Some(started) = started_at {
-            builder = builder.with_start_time(SystemTime::now() - started.elapsed());
-        }
+        // Built whole: each `with_*` call would move the builder in and out.
+        let builder = SpanBuilder {
+            span_kind: Some(kind),
+            name,
+            start_time: started_at.map(|started| SystemTime::now() - started.elapsed()),
+            attributes: Some(attributes),
+            events: None,
+            // An empty list would still be walked by the SDK.
+            links: (!links.is_empty()).then_some(links),
+        };
         let active = ActiveSpan::new(self.tracer().start(builder, &parent), tracing_span);
         match started_at {
             Some(started) => active.started_at(started),

@@ -80,6 +80,7 @@ impl ActiveSpan {
     }
 
     /// Time since the span started: the value duration metrics record, so they equal the span.
+    #[inline]
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
@@ -87,6 +88,7 @@ impl ActiveSpan {
     /// Makes the span current until the guard drops: the OpenTelemetry context is attached and,
     /// when the span is also a `tracing` span, that span is entered, so events, `#[instrument]`
     /// functions and OpenTelemetry API spans all nest under it.
+    #[inline]
     pub fn enter(&self) -> SpanGuard<'_> {
         let entered = self.tracing_span.as_ref().map(tracing::Span::enter);
         SpanGuard {
@@ -110,6 +112,7 @@ impl ActiveSpan {
     }
 
     /// Ends the span now.
+    #[inline]
     pub fn end(mut self) {
         self.finish();
     }
@@ -178,6 +181,7 @@ impl SpanHandle {
     }
 
     /// Sets one attribute.
+    #[inline]
     pub fn set_attribute(&self, attribute: KeyValue) {
         self.cx.span().set_attribute(attribute);
     }

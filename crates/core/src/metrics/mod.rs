@@ -38,6 +38,7 @@ pub const DB_RETURNED_ROWS_BUCKETS: [f64; 13] = [
 /// use std::time::Duration;
 /// assert_eq!(tracewire_core::metrics::duration_seconds(Duration::from_millis(1500)), 1.5);
 /// ```
+#[inline]
 pub fn duration_seconds(duration: Duration) -> f64 {
     duration.as_secs_f64()
 }

@@ -145,6 +145,7 @@ impl GrpcCode {
     /// assert_eq!(GrpcCode::from_header_value(b"14"), Some(GrpcCode::Unavailable));
     /// assert_eq!(GrpcCode::from_header_value(b"+1"), None);
     /// ```
+    #[inline]
     pub fn from_header_value(value: &[u8]) -> Option<Self> {
         // The common case, a one-digit code (`0` above all), without trimming or folding.
         if let [digit @ b'0'..=b'9'] = value {
@@ -245,6 +246,7 @@ pub const fn is_client_error(code: GrpcCode) -> bool {
 /// assert_eq!(server_outcome(GrpcCode::NotFound), Outcome::Success);
 /// assert_eq!(server_outcome(GrpcCode::Internal), Outcome::Error("INTERNAL"));
 /// ```
+#[inline]
 pub const fn server_outcome(code: GrpcCode) -> Outcome {
     outcome(code, is_server_error(code))
 }
@@ -255,6 +257,7 @@ pub const fn server_outcome(code: GrpcCode) -> Outcome {
 /// use tracewire_core::semconv::{rpc::{client_outcome, GrpcCode}, Outcome};
 /// assert_eq!(client_outcome(GrpcCode::NotFound), Outcome::Error("NOT_FOUND"));
 /// ```
+#[inline]
 pub const fn client_outcome(code: GrpcCode) -> Outcome {
     outcome(code, is_client_error(code))
 }
@@ -507,6 +510,7 @@ impl RpcAttributeNames {
     }
 
     /// Appends the system attribute(s), e.g. `rpc.system.name = "grpc"`.
+    #[inline]
     pub fn push_system(&self, system: &'static str, attributes: &mut Vec<KeyValue>) {
         attributes.extend(
             self.system
@@ -592,6 +596,7 @@ impl RpcAttributeNames {
     /// let keys: Vec<_> = names.status(GrpcCode::NotFound).map(|kv| kv.key.to_string()).collect();
     /// assert_eq!(keys, ["rpc.status_code", "rpc.grpc.status_code"]);
     /// ```
+    #[inline]
     pub fn status(&self, code: GrpcCode) -> impl Iterator<Item = KeyValue> + use<> {
         let name = self.status_code.map(|key| KeyValue::new(key, code.name()));
         let int = self
