@@ -17,7 +17,9 @@
 //! ```
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -45,12 +47,38 @@ fn interned() -> &'static Interned {
     })
 }
 
+/// How many strings each thread remembers in front of the shared set.
+const RECENT: usize = 64;
+
+thread_local! {
+    // Strings this thread found recently, by hash: a hit skips the shared set's atomic load, its
+    // second hash and its probe (a request names the same route or method as the last ones).
+    static RECENTLY_FOUND: [Cell<Option<&'static str>>; RECENT] =
+        const { [const { Cell::new(None) }; RECENT] };
+}
+
 /// The process-wide copy of `value`, made on first use; `None` when `value` is longer than
 /// [`MAX_LEN`] or the set is full.
 pub fn intern(value: &str) -> Option<&'static str> {
     if value.len() > MAX_LEN {
         return None;
     }
+    let slot = FixedState::default().hash_one(value) as usize % RECENT;
+    RECENTLY_FOUND.with(|recent| {
+        let slot = &recent[slot];
+        match slot.get() {
+            Some(found) if found == value => Some(found),
+            _ => {
+                let found = intern_shared(value)?;
+                slot.set(Some(found));
+                Some(found)
+            }
+        }
+    })
+}
+
+/// [`intern`] in the shared set.
+fn intern_shared(value: &str) -> Option<&'static str> {
     let interned = interned();
     if let Some(found) = interned.strings.load().get(value) {
         return Some(found);
