@@ -191,4 +191,22 @@ mod tests {
         let joined = intern_concat(&["POST", " ", "/interned/{id}"]).unwrap();
         assert!(std::ptr::eq(joined, intern("POST /interned/{id}").unwrap()));
     }
+
+    #[test]
+    fn colliding_recent_strings_and_other_threads_get_the_same_copies() {
+        // More strings than a thread remembers, so slots are overwritten, twice over.
+        let names: Vec<String> = (0..RECENT * 3).map(|i| format!("/recent/{i}")).collect();
+        let first: Vec<&'static str> = names.iter().map(|name| intern(name).unwrap()).collect();
+        for _ in 0..2 {
+            for (name, copy) in names.iter().zip(&first) {
+                let again = intern(name).unwrap();
+                assert_eq!(again, name);
+                assert!(std::ptr::eq(again, *copy), "{name}");
+            }
+        }
+        let from_another_thread = std::thread::spawn(|| intern("/recent/7").unwrap())
+            .join()
+            .unwrap();
+        assert!(std::ptr::eq(from_another_thread, first[7]));
+    }
 }
