@@ -204,11 +204,7 @@ impl Call {
     /// Handles the response head, whose `grpc-status` (or HTTP status) is `head`: captures
     /// metadata, ends a trailers-only call now, or hands the call to the body, which ends it at
     /// the trailers.
-    pub(crate) fn respond<B>(
-        self,
-        mut response: Response<ResponseBody<B>>,
-        head: Option<GrpcCode>,
-    ) -> Response<ResponseBody<B>>
+    pub(crate) fn respond<B>(self, response: &mut Response<ResponseBody<B>>, head: Option<GrpcCode>)
     where
         B: http_body::Body,
         B::Error: Error + 'static,
@@ -220,7 +216,6 @@ impl Call {
             Some(code) => self.finish_with(End::Code(code)),
             None => response.body_mut().hand_over(self),
         }
-        response
     }
 
     /// Ends the call with the code `error` maps to.
@@ -258,9 +253,8 @@ impl Call {
         let outcome = match code {
             Some(code) => {
                 // One `set_attribute` each: cheaper than `set_attributes`' generic iteration.
-                for attribute in self.state.common.names.status(code) {
-                    span.set_attribute(attribute);
-                }
+                let names = &self.state.common.names;
+                names.each_status(code, |attribute| span.set_attribute(attribute));
                 match self.state.common.side {
                     Side::Server => server_outcome(code),
                     Side::Client => client_outcome(code),

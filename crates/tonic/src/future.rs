@@ -76,7 +76,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (result, head) = {
+        let (mut result, head) = {
             let _current = this.scope.make_current();
             match ready!(this.inner.poll(cx)) {
                 Ok(response) => {
@@ -94,15 +94,12 @@ where
             }
         };
         // The call's bookkeeping runs no application code: it needs no span current.
-        let Scope::Call(call) = std::mem::replace(this.scope, Scope::Done) else {
-            return Poll::Ready(result);
-        };
-        Poll::Ready(match result {
-            Ok(response) => Ok(call.respond(response, head)),
-            Err(error) => {
-                call.fail(&error);
-                Err(error)
+        if let Scope::Call(call) = std::mem::replace(this.scope, Scope::Done) {
+            match &mut result {
+                Ok(response) => call.respond(response, head),
+                Err(error) => call.fail(error),
             }
-        })
+        }
+        Poll::Ready(result)
     }
 }

@@ -512,11 +512,10 @@ impl RpcAttributeNames {
     /// Appends the system attribute(s), e.g. `rpc.system.name = "grpc"`.
     #[inline]
     pub fn push_system(&self, system: &'static str, attributes: &mut Vec<KeyValue>) {
-        attributes.extend(
-            self.system
-                .keys(self.mode)
-                .map(|key| KeyValue::new(key, system)),
-        );
+        // Pushed one by one: cheaper than extending from a chain of two options.
+        for key in self.system.keys(self.mode) {
+            attributes.push(KeyValue::new(key, system));
+        }
     }
 
     /// Appends `rpc.method` (and the old `rpc.service`) for a recognised method, and returns the
@@ -584,25 +583,28 @@ impl RpcAttributeNames {
 
     /// Appends the status attribute(s): the name as a string and/or the old integer.
     pub fn push_status(&self, code: GrpcCode, attributes: &mut Vec<KeyValue>) {
-        attributes.extend(self.status(code));
+        self.each_status(code, |attribute| attributes.push(attribute));
     }
 
-    /// The status attribute(s) of `code`, for a span that takes them without a list.
+    /// Passes the status attribute(s) of `code` to `set`, for a span that takes them without a
+    /// list (and without an iterator to drop per call).
     ///
     /// ```
     /// use tracewire_core::semconv::rpc::{GrpcCode, RpcAttributeNames};
     /// use tracewire_core::semconv::stability::StabilityMode;
     /// let names = RpcAttributeNames::new(StabilityMode::Dup);
-    /// let keys: Vec<_> = names.status(GrpcCode::NotFound).map(|kv| kv.key.to_string()).collect();
+    /// let mut keys = Vec::new();
+    /// names.each_status(GrpcCode::NotFound, |kv| keys.push(kv.key.to_string()));
     /// assert_eq!(keys, ["rpc.status_code", "rpc.grpc.status_code"]);
     /// ```
     #[inline]
-    pub fn status(&self, code: GrpcCode) -> impl Iterator<Item = KeyValue> + use<> {
-        let name = self.status_code.map(|key| KeyValue::new(key, code.name()));
-        let int = self
-            .grpc_status_code
-            .map(|key| KeyValue::new(key, i64::from(code.as_i32())));
-        name.into_iter().chain(int)
+    pub fn each_status(&self, code: GrpcCode, mut set: impl FnMut(KeyValue)) {
+        if let Some(key) = self.status_code {
+            set(KeyValue::new(key, code.name()));
+        }
+        if let Some(key) = self.grpc_status_code {
+            set(KeyValue::new(key, i64::from(code.as_i32())));
+        }
     }
 }
 

@@ -110,7 +110,9 @@ where
                 attributes.extend(address.iter().cloned());
             }
         } else {
-            attributes.extend(common.fixed_address.iter().cloned());
+            for attribute in &common.fixed_address {
+                attributes.push(attribute.clone());
+            }
         }
         let series = Series::new(&method, default_name.clone(), address);
         attributes.extend(method.original());
