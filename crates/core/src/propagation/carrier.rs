@@ -10,11 +10,17 @@ const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
 /// The pre-built name of a header propagators write on every request, so `set` skips parsing
-/// and allocating the name.
+/// and allocating the name. Propagators pass these keys in lowercase, which an exact match
+/// finds without a case-insensitive comparison per candidate.
 fn well_known(key: &str) -> Option<HeaderName> {
-    [TRACEPARENT, TRACESTATE, BAGGAGE]
-        .into_iter()
-        .find(|name| key.eq_ignore_ascii_case(name.as_str()))
+    match key {
+        "traceparent" => Some(TRACEPARENT),
+        "tracestate" => Some(TRACESTATE),
+        "baggage" => Some(BAGGAGE),
+        _ => [TRACEPARENT, TRACESTATE, BAGGAGE]
+            .into_iter()
+            .find(|name| key.eq_ignore_ascii_case(name.as_str())),
+    }
 }
 
 /// Several lines of a list-valued header joined with `,` in order (RFC 9110, section 5.3);
@@ -97,7 +103,10 @@ impl<'a> From<&'a HeaderMap> for HeaderExtractor<'a> {
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        if key.eq_ignore_ascii_case(TRACEPARENT.as_str()) {
+        let Some(name) = well_known(key) else {
+            return self.headers.get(key)?.to_str().ok();
+        };
+        if name == TRACEPARENT {
             let mut values = self.headers.get_all(TRACEPARENT).iter();
             let first = values.next()?;
             return if values.next().is_some() {
@@ -106,13 +115,10 @@ impl Extractor for HeaderExtractor<'_> {
                 first.to_str().ok()
             };
         }
-        if key.eq_ignore_ascii_case(TRACESTATE.as_str()) {
+        if name == TRACESTATE {
             return self.list(TRACESTATE, &self.tracestate);
         }
-        if key.eq_ignore_ascii_case(BAGGAGE.as_str()) {
-            return self.list(BAGGAGE, &self.baggage);
-        }
-        self.headers.get(key)?.to_str().ok()
+        self.list(BAGGAGE, &self.baggage)
     }
 
     fn keys(&self) -> Vec<&str> {
