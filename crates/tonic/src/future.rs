@@ -80,13 +80,20 @@ where
             let _current = this.scope.make_current();
             match ready!(this.inner.poll(cx)) {
                 Ok(response) => {
-                    let head = head_status(response.status(), response.headers());
+                    let (head, read_ahead) = match &*this.scope {
+                        Scope::Call(call) => {
+                            let head = head_status(response.status(), response.headers());
+                            (head, head.is_none() && call.reads_ahead())
+                        }
+                        _ => (None, false),
+                    };
                     // A server body still to be read is read now, in this entry of the span.
-                    let read_ahead = head.is_none()
-                        && matches!(&*this.scope, Scope::Call(call) if call.reads_ahead());
-                    let response = response.map(|body| match read_ahead {
-                        true => ResponseBody::read_ahead(body, cx),
-                        false => ResponseBody::new(body),
+                    let response = response.map(|body| {
+                        if read_ahead {
+                            ResponseBody::read_ahead(body, cx)
+                        } else {
+                            ResponseBody::new(body)
+                        }
                     });
                     (Ok(response), head)
                 }
