@@ -12,7 +12,8 @@
 //! Run: `cargo bench -p tracewire-benchmarks --bench tonic -- --warm-up-time 1 --measurement-time 3`
 #![allow(missing_docs, clippy::unwrap_used, unreachable_pub)]
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use opentelemetry::KeyValue;
 use opentelemetry::context::FutureExt as _;
@@ -208,6 +209,17 @@ where
     })
 }
 
+/// Runs `routine` as benchmark `id` with `dispatch` (a `tracing` subscriber) as the default.
+fn in_tracing_world<R>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    dispatch: &tracing::Dispatch,
+    id: &str,
+    routine: impl FnMut() -> R,
+) {
+    let _world = tracing::dispatcher::set_default(dispatch);
+    bench_or_profile(group, "tonic_unary", id, routine);
+}
+
 fn unary(c: &mut Criterion) {
     install_global(TraceContextPropagator::new());
     // One thread: the handler runs inside the client's future, under the bench's dispatcher.
@@ -239,29 +251,23 @@ fn unary(c: &mut Criterion) {
     let dispatch = bridged(&sampled);
     let (client, server) = ours(&sampled, None, SpanBackend::Auto);
     let mut client = EchoClient::new(client.layer(server.layer(EchoServer::new(Service))));
-    {
-        let _world = tracing::dispatcher::set_default(&dispatch);
-        bench_or_profile(
-            &mut group,
-            "tonic_unary",
-            "tracewire/tracing-world/sampled",
-            || rt.block_on(client.unary(request())).unwrap(),
-        );
-    }
+    in_tracing_world(
+        &mut group,
+        &dispatch,
+        "tracewire/tracing-world/sampled",
+        || rt.block_on(client.unary(request())).unwrap(),
+    );
 
     let mut client = EchoClient::new(direct_client(
         direct_server(EchoServer::new(Service)),
         &sampled,
     ));
-    {
-        let _world = tracing::dispatcher::set_default(&dispatch);
-        bench_or_profile(
-            &mut group,
-            "tonic_unary",
-            "direct/tracing-world/sampled",
-            || rt.block_on(client.unary(request())).unwrap(),
-        );
-    }
+    in_tracing_world(
+        &mut group,
+        &dispatch,
+        "direct/tracing-world/sampled",
+        || rt.block_on(client.unary(request())).unwrap(),
+    );
 
     use tonic_tracing_opentelemetry::middleware::{
         client as anchor_client, server as anchor_server,
@@ -270,15 +276,12 @@ fn unary(c: &mut Criterion) {
         .filter(tonic_tracing_opentelemetry::middleware::filters::reject_healthcheck);
     let mut client =
         EchoClient::new(anchor_client::OtelGrpcLayer.layer(server.layer(EchoServer::new(Service))));
-    {
-        let _world = tracing::dispatcher::set_default(&dispatch);
-        bench_or_profile(
-            &mut group,
-            "tonic_unary",
-            "anchor/tonic-tracing-opentelemetry/tracing-world/sampled",
-            || rt.block_on(client.unary(request())).unwrap(),
-        );
-    }
+    in_tracing_world(
+        &mut group,
+        &dispatch,
+        "anchor/tonic-tracing-opentelemetry/tracing-world/sampled",
+        || rt.block_on(client.unary(request())).unwrap(),
+    );
     group.finish();
 }
 
