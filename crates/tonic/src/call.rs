@@ -131,8 +131,8 @@ impl Series {
             }
             None => attributes.push(KeyValue::new(RPC_METHOD, OTHER)),
         }
-        attributes.extend(common.fixed_address.iter().cloned());
-        attributes.extend(self.address.iter().cloned());
+        attributes.extend_from_slice(&common.fixed_address);
+        attributes.extend_from_slice(&self.address);
         if let Some(code) = code {
             common.names.push_status(code, &mut attributes);
         }
@@ -332,9 +332,9 @@ fn grpc_status(headers: &HeaderMap) -> Option<GrpcCode> {
         .map(|value| GrpcCode::from_header_value(value.as_bytes()).unwrap_or(GrpcCode::Unknown))
 }
 
-/// The first value of `name` in gRPC metadata. A response head or trailers hold a few entries,
-/// and comparing their names costs less than hashing `name` for a lookup, so small maps are
-/// scanned.
+/// The first value of `name` in gRPC metadata. A response head, trailers or a request's
+/// metadata usually hold a few entries, and comparing their names costs less than hashing
+/// `name` for a lookup, so small maps are scanned.
 pub(crate) fn grpc_header<'h>(
     headers: &'h HeaderMap,
     name: &HeaderName,

@@ -107,12 +107,10 @@ where
             if let Some(server) = client_server_address(request.uri()) {
                 address.push(KeyValue::new(SERVER_ADDRESS, server.host.to_owned()));
                 address.extend(server.port.map(server_port));
-                attributes.extend(address.iter().cloned());
+                attributes.extend_from_slice(&address);
             }
         } else {
-            for attribute in &common.fixed_address {
-                attributes.push(attribute.clone());
-            }
+            attributes.extend_from_slice(&common.fixed_address);
         }
         let series = Series::new(&method, default_name.clone(), address);
         attributes.extend(method.original());
