@@ -10,6 +10,7 @@ use opentelemetry::{
 };
 
 use super::hex;
+use super::remote::RemoteTrace;
 
 // Lowercase, so the names also match on case-sensitive carriers such as gRPC metadata and Kafka
 // headers; HTTP carriers compare them case-insensitively anyway.
@@ -125,7 +126,10 @@ impl TextMapPropagator for B3Propagator {
             .and_then(parse_single)
             .or_else(|| parse_multiple(extractor))
         {
-            Some(span_context) => cx.with_remote_span_context(span_context),
+            Some(span_context) => {
+                let trace_id = span_context.trace_id();
+                RemoteTrace::attach_unknown(cx.with_remote_span_context(span_context), trace_id)
+            }
             None => cx.clone(),
         }
     }

@@ -11,6 +11,7 @@ use opentelemetry::{
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use super::hex;
+use super::remote::RemoteTrace;
 
 const UBER_TRACE_ID: &str = "uber-trace-id";
 const BAGGAGE_PREFIX: &str = "uberctx-";
@@ -101,7 +102,10 @@ impl TextMapPropagator for JaegerPropagator {
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
         let baggage = extract_baggage(cx, extractor);
         let cx = match extractor.get(UBER_TRACE_ID).and_then(parse_uber_trace_id) {
-            Some(span_context) => cx.with_remote_span_context(span_context),
+            Some(span_context) => {
+                let trace_id = span_context.trace_id();
+                RemoteTrace::attach_unknown(cx.with_remote_span_context(span_context), trace_id)
+            }
             None => cx.clone(),
         };
         match baggage {

@@ -14,8 +14,9 @@
 //!   propagator it reads without a lock.
 //!
 //! OpenTelemetry trace flags carry only "sampled" across formats: B3 debug extracts as sampled
-//! and B3 "defer" (no sampling state) as not sampled, and the W3C Level 2 "random trace id"
-//! flag (`0x02`) is kept by Trace Context only, never set or read by B3 or Jaeger.
+//! and B3 "defer" (no sampling state) as not sampled. The W3C Level 2 "random trace id" flag
+//! (`0x02`) is read and written by Trace Context only; a trace extracted from B3 or Jaeger is
+//! marked as not known to be random, so Trace Context does not claim the flag for it.
 //!
 //! [`Extractor`]: opentelemetry::propagation::Extractor
 //! [`Injector`]: opentelemetry::propagation::Injector
@@ -27,7 +28,9 @@ mod env;
 mod handle;
 mod hex;
 mod jaeger;
+mod remote;
 mod trace_context;
+mod tracestate;
 
 pub use baggage::BaggagePropagator;
 pub use carrier::{HeaderExtractor, HeaderInjector, PairExtractor, PairInjector};

@@ -8,7 +8,8 @@ use opentelemetry::{
     trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 
-use super::hex;
+use super::remote::RemoteTrace;
+use super::{hex, tracestate};
 use crate::ascii;
 
 const TRACEPARENT: &str = "traceparent";
@@ -21,10 +22,11 @@ const TRACEPARENT_LEN: usize = 55;
 /// The sampled bit (0x01) and the Level 2 random-trace-id bit (0x02); the others are reserved
 /// and must be sent as zero.
 const KNOWN_FLAGS: u8 = 0x03;
-/// The W3C limit on `tracestate` list members.
-const MAX_TRACESTATE_MEMBERS: usize = 32;
+/// The Level 2 flag saying the rightmost 7 bytes of the trace id are random.
+const RANDOM: u8 = 0x02;
 
-/// A W3C Trace Context propagator that follows the specification and its test suite strictly.
+/// A W3C Trace Context (Level 2) propagator that follows the specification and its test suite
+/// strictly.
 ///
 /// Unlike `opentelemetry_sdk::propagation::TraceContextPropagator`, it
 ///
@@ -34,21 +36,25 @@ const MAX_TRACESTATE_MEMBERS: usize = 32;
 ///   rejects version `ff`;
 /// - parses higher versions forward-compatibly: at least 55 characters, the flags followed by
 ///   the end or `-`, unknown trailing fields ignored; it always injects version `00`;
-/// - keeps the Level 2 random-trace-id flag (`0x02`) next to the sampled flag (`0x01`), and
-///   clears the reserved bits on extraction and injection;
-/// - discards a `tracestate` with more than 32 members, a duplicated key, a key outside the
-///   Level 1 grammar (`foo@`, `@foo`, `a@b@c`, a tenant longer than 241 or a system id longer
-///   than 14 characters) or a value that is empty or not printable ASCII. A discarded
-///   `tracestate` never invalidates `traceparent`, and `tracestate` is read only when
-///   `traceparent` is valid.
+/// - keeps the Level 2 random-trace-id flag (`0x02`) for the whole trace: a child the sampler
+///   dropped still sends it, and a trace started in this process sends it (the SDK's id
+///   generator is random; see [`random_local_trace_ids`](Self::random_local_trace_ids)). The
+///   reserved bits are cleared on extraction and injection;
+/// - reads `tracestate` keys with the current grammar
+///   (`key = ( lcalpha / DIGIT ) 0*255( keychar )`, `keychar` also allowing `@`), including the
+///   keys opentelemetry's `TraceState` refuses (`foo@`, `a@@b`, `a@b@c`, long system ids): those
+///   travel beside the span context in the extracted [`Context`] and are sent on, in place, for
+///   the same trace. Members the application sets or removes through `TraceState` win; a
+///   mutated header keeps the 32-member and 512-character limits;
+/// - keeps the first of duplicated `tracestate` keys and discards the later ones; discards a
+///   `tracestate` with more than 32 members, a key outside the grammar or a value that is empty
+///   or not printable ASCII. A discarded `tracestate` never invalidates `traceparent`, and
+///   `tracestate` is read only when `traceparent` is valid.
 ///
 /// Spaces and tabs around the `traceparent` value are tolerated. Extracted span contexts are
 /// remote. When nothing valid is found, extraction returns the input context unchanged, and
 /// injecting an invalid span context writes nothing. `tracestate` is injected only when it has
 /// members.
-///
-/// Keys are stored in [`TraceState`], which (in opentelemetry 0.33) also rejects a system id of
-/// exactly 14 characters, so such a `tracestate` is discarded too.
 ///
 /// # Example
 ///
@@ -63,25 +69,69 @@ const MAX_TRACESTATE_MEMBERS: usize = 32;
 ///     "traceparent".to_owned(),
 ///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03".to_owned(),
 /// );
+/// incoming.insert("tracestate".to_owned(), "vendor@@x=1,congo=t61".to_owned());
 /// let cx = propagator.extract_with_context(&Context::new(), &incoming);
 /// let span = cx.span();
 /// assert!(span.span_context().is_remote());
 /// assert_eq!(span.span_context().trace_flags().to_u8(), 0x03);
+/// // `TraceState` cannot hold `vendor@@x`; the propagator keeps it for the same trace.
+/// assert_eq!(span.span_context().trace_state().header(), "congo=t61");
 ///
 /// let mut outgoing = HashMap::new();
 /// propagator.inject_context(&cx, &mut outgoing);
 /// assert_eq!(outgoing["traceparent"], incoming["traceparent"]);
-/// assert!(!outgoing.contains_key("tracestate"));
+/// assert_eq!(outgoing["tracestate"], "vendor@@x=1,congo=t61");
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TraceContextPropagator {
-    _private: (),
+    random_local_trace_ids: bool,
+}
+
+impl Default for TraceContextPropagator {
+    fn default() -> Self {
+        Self {
+            random_local_trace_ids: true,
+        }
+    }
 }
 
 impl TraceContextPropagator {
     /// A new propagator.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether traces started in this process have random trace ids, so that their
+    /// `traceparent` carries the Level 2 random flag (default: `true`, as the SDK's default id
+    /// generator draws all 128 bits at random). Turn it off with an id generator whose ids are
+    /// not random in their rightmost 7 bytes.
+    ///
+    /// A trace extracted by one of tracewire's propagators (trace context, B3, Jaeger) keeps
+    /// what it arrived with, whatever this says.
+    ///
+    /// ```
+    /// use opentelemetry::{Context, propagation::TextMapPropagator, trace::*};
+    /// use std::collections::HashMap;
+    /// use tracewire_core::propagation::TraceContextPropagator;
+    ///
+    /// let local = SpanContext::new(
+    ///     TraceId::from(1),
+    ///     SpanId::from(2),
+    ///     TraceFlags::SAMPLED,
+    ///     false,
+    ///     TraceState::NONE,
+    /// );
+    /// let cx = Context::new().with_remote_span_context(local);
+    /// let mut sent = HashMap::new();
+    /// TraceContextPropagator::new()
+    ///     .random_local_trace_ids(false)
+    ///     .inject_context(&cx, &mut sent);
+    /// assert!(sent["traceparent"].ends_with("-01"));
+    /// ```
+    #[must_use]
+    pub fn random_local_trace_ids(mut self, random: bool) -> Self {
+        self.random_local_trace_ids = random;
+        self
     }
 }
 
@@ -92,9 +142,23 @@ impl TextMapPropagator for TraceContextPropagator {
         if !span_context.is_valid() {
             return;
         }
-        injector.set(TRACEPARENT, format_traceparent(span_context));
-        if let Some(trace_state) = format_tracestate(span_context.trace_state()) {
-            injector.set(TRACESTATE, trace_state);
+        let remote = RemoteTrace::of(cx, span_context.trace_id());
+        let random = match remote {
+            Some(remote) => remote.random,
+            None => self.random_local_trace_ids && !span_context.is_remote(),
+        };
+        let flags = span_context.trace_flags().to_u8() | if random { RANDOM } else { 0 };
+        injector.set(
+            TRACEPARENT,
+            format_traceparent(span_context.trace_id(), span_context.span_id(), flags),
+        );
+        let trace_state = span_context.trace_state();
+        let header = match remote.and_then(|remote| remote.tracestate.as_ref()) {
+            Some(received) => received.header_for(trace_state),
+            None => format_tracestate(trace_state),
+        };
+        if let Some(header) = header {
+            injector.set(TRACESTATE, header);
         }
     }
 
@@ -104,17 +168,18 @@ impl TextMapPropagator for TraceContextPropagator {
         else {
             return cx.clone();
         };
-        let trace_state = extractor
+        let (trace_state, received) = extractor
             .get(TRACESTATE)
-            .and_then(parse_tracestate)
+            .and_then(tracestate::parse)
             .unwrap_or_default();
-        cx.with_remote_span_context(SpanContext::new(
+        let cx = cx.with_remote_span_context(SpanContext::new(
             trace_id,
             span_id,
             flags,
             true,
             trace_state,
-        ))
+        ));
+        RemoteTrace::attach(cx, trace_id, flags.to_u8() & RANDOM != 0, received)
     }
 
     fn fields(&self) -> FieldIter<'_> {
@@ -159,98 +224,20 @@ fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
     Some((trace_id, span_id, TraceFlags::new(flags[0] & KNOWN_FLAGS)))
 }
 
-fn format_traceparent(span_context: &SpanContext) -> String {
+fn format_traceparent(trace_id: TraceId, span_id: SpanId, flags: u8) -> String {
     let mut value = *b"00-00000000000000000000000000000000-0000000000000000-00";
-    hex::encode(&span_context.trace_id().to_bytes(), &mut value[3..35]);
-    hex::encode(&span_context.span_id().to_bytes(), &mut value[36..52]);
-    hex::encode(
-        &[span_context.trace_flags().to_u8() & KNOWN_FLAGS],
-        &mut value[53..],
-    );
+    hex::encode(&trace_id.to_bytes(), &mut value[3..35]);
+    hex::encode(&span_id.to_bytes(), &mut value[36..52]);
+    hex::encode(&[flags & KNOWN_FLAGS], &mut value[53..]);
     // Only hex digits and dashes: always UTF-8, never the empty default.
     String::from_utf8(value.to_vec()).unwrap_or_default()
 }
 
 /// The `tracestate` header for `trace_state`, or `None` when it has no members.
 fn format_tracestate(trace_state: &TraceState) -> Option<String> {
-    let mut members = trace_state.into_iter();
-    let (key, value) = members.next()?;
-    let mut header = String::with_capacity(64);
-    header.push_str(key);
-    header.push('=');
-    header.push_str(value);
-    for (key, value) in members {
-        header.push(',');
-        header.push_str(key);
-        header.push('=');
-        header.push_str(value);
-    }
-    Some(header)
-}
-
-/// Non-empty list members of a `tracestate` value, split at their first `=`; `None` for a member
-/// without `=`.
-fn members(header: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
-    ascii::split(header, b',')
-        .map(ascii::trim_ows)
-        .filter(|member| !member.is_empty())
-        .map(|member| ascii::split_once(member, b'='))
-}
-
-/// Parses a `tracestate` value; `None` when the whole header must be discarded.
-fn parse_tracestate(header: &str) -> Option<TraceState> {
-    let mut keys = [""; MAX_TRACESTATE_MEMBERS];
-    for (index, member) in members(header).enumerate() {
-        let (key, value) = member?;
-        if index == MAX_TRACESTATE_MEMBERS
-            || !valid_key(key)
-            || !valid_value(value)
-            || keys[..index].contains(&key)
-        {
-            return None;
-        }
-        keys[index] = key;
-    }
-    // Every member was checked above, so the `flatten` drops nothing.
-    TraceState::from_key_value(members(header).flatten()).ok()
-}
-
-fn is_key_char(byte: u8) -> bool {
-    byte.is_ascii_lowercase() || byte.is_ascii_digit() || matches!(byte, b'_' | b'-' | b'*' | b'/')
-}
-
-/// A key of the W3C Level 1 grammar, also allowing a digit first (Level 2).
-fn valid_key(key: &str) -> bool {
-    let starts_alphanumeric = |part: &str| {
-        part.bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    };
-    let all_key_chars = |part: &str| part.bytes().all(is_key_char);
-    match key.split_once('@') {
-        None => key.len() <= 256 && starts_alphanumeric(key) && all_key_chars(key),
-        Some((tenant, system)) => {
-            tenant.len() <= 241
-                && starts_alphanumeric(tenant)
-                && all_key_chars(tenant)
-                && system.len() <= 14
-                && system
-                    .bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_lowercase())
-                && all_key_chars(system)
-        }
-    }
-}
-
-/// 1 to 256 printable ASCII characters other than `,` and `=`, not ending in a space.
-fn valid_value(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= 256
-        && !value.ends_with(' ')
-        && value
-            .bytes()
-            .all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+    let mut members = trace_state.into_iter().peekable();
+    members.peek()?;
+    Some(tracestate::join(members))
 }
 
 #[cfg(test)]
@@ -278,40 +265,68 @@ mod tests {
     }
 
     #[test]
-    fn keys_follow_the_level_1_grammar() {
-        for valid in ["foo", "0foo", "a_-*/9", "t@v", "foo@bar-1"] {
-            assert!(valid_key(valid), "{valid}");
-        }
-        let too_long = "k".repeat(257);
-        for invalid in [
-            "", "Foo", "_foo", "foo bar", "foo.bar", "foo@", "@foo", "foo@@bar", "a@b@c", "a@1b",
-            &too_long,
-        ] {
-            assert!(!valid_key(invalid), "{invalid}");
-        }
-        assert!(valid_key(&format!(
-            "{}@{}",
-            "t".repeat(241),
-            "v".repeat(14)
-        )));
-        assert!(!valid_key(&format!("{}@v", "t".repeat(242))));
-        assert!(!valid_key(&format!("t@{}", "v".repeat(15))));
-    }
-
-    #[test]
-    fn values_are_printable_ascii_without_separators() {
-        assert!(valid_value(" leading space is part of the value"));
-        assert!(valid_value(&"v".repeat(256)));
-        for invalid in ["", "a=b", "a,b", "tab\there", "trailing ", "é"] {
-            assert!(!valid_value(invalid), "{invalid:?}");
-        }
-        assert!(!valid_value(&"v".repeat(257)));
-    }
-
-    #[test]
     fn format_tracestate_joins_members_in_order() {
         let state = TraceState::from_key_value([("b", "2"), ("a", "1")]).expect("valid");
         assert_eq!(format_tracestate(&state).as_deref(), Some("b=2,a=1"));
         assert_eq!(format_tracestate(&TraceState::NONE), None);
+    }
+
+    fn injected(propagator: &TraceContextPropagator, cx: &Context) -> String {
+        let mut sent = std::collections::HashMap::new();
+        propagator.inject_context(cx, &mut sent);
+        sent.remove(TRACEPARENT).unwrap_or_default()
+    }
+
+    fn span_context(flags: u8, remote: bool) -> SpanContext {
+        SpanContext::new(
+            TraceId::from(0x1234_5678_9012_3456_7890_1234_5678_9012),
+            SpanId::from(1),
+            TraceFlags::new(flags),
+            remote,
+            TraceState::NONE,
+        )
+    }
+
+    #[test]
+    fn the_random_flag_follows_the_trace() {
+        let propagator = TraceContextPropagator::new();
+        let extract = |flags: &str| {
+            let mut headers = std::collections::HashMap::new();
+            headers.insert(
+                TRACEPARENT.to_owned(),
+                format!("00-12345678901234567890123456789012-1234567890123456-{flags}"),
+            );
+            propagator.extract_with_context(&Context::new(), &headers)
+        };
+        // A dropped child: the SDK gives it flags 00, the trace keeps its random flag.
+        let child = extract("02").with_remote_span_context(span_context(0x00, false));
+        assert!(injected(&propagator, &child).ends_with("-02"));
+        let child = extract("03").with_remote_span_context(span_context(0x01, false));
+        assert!(injected(&propagator, &child).ends_with("-03"));
+        // A remote trace without the flag does not gain it.
+        let child = extract("01").with_remote_span_context(span_context(0x01, false));
+        assert!(injected(&propagator, &child).ends_with("-01"));
+        // Another trace than the one extracted: started here.
+        let other = SpanContext::new(
+            TraceId::from(7),
+            SpanId::from(1),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        );
+        assert!(
+            injected(&propagator, &extract("01").with_remote_span_context(other)).ends_with("-03")
+        );
+    }
+
+    #[test]
+    fn traces_started_here_are_random_unless_configured_otherwise() {
+        let local = Context::new().with_remote_span_context(span_context(0x01, false));
+        assert!(injected(&TraceContextPropagator::new(), &local).ends_with("-03"));
+        let plain = TraceContextPropagator::new().random_local_trace_ids(false);
+        assert!(injected(&plain, &local).ends_with("-01"));
+        // A remote span context that none of our propagators extracted keeps its flags.
+        let foreign = Context::new().with_remote_span_context(span_context(0x01, true));
+        assert!(injected(&TraceContextPropagator::new(), &foreign).ends_with("-01"));
     }
 }
