@@ -166,6 +166,82 @@ fn near_traceparent_generates_valid_and_invalid_values() {
     assert_generates_both_outcomes(near_traceparent(), |value| w3c_accepts(value));
 }
 
+/// The members a `tracestate` value holds as a reference reading of the Level 2 ABNF
+/// (`key = ( lcalpha / DIGIT ) 0*255( keychar )`, `keychar = lcalpha / DIGIT / "_" / "-" /
+/// "*" / "/" / "@"`, `value = 0*255( chr ) nblk-chr`), written independently of the propagator:
+/// `None` when the header is invalid; later duplicates of a key dropped.
+fn w3c_tracestate(header: &str) -> Option<Vec<(String, String)>> {
+    let is_key_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-*/@".contains(c);
+    let is_nblk = |c: char| matches!(c, '\x21'..='\x2b' | '\x2d'..='\x3c' | '\x3e'..='\x7e');
+    let mut members: Vec<(String, String)> = Vec::new();
+    let mut count = 0;
+    for member in header.split(',') {
+        let member = member.trim_matches([' ', '\t']);
+        if member.is_empty() {
+            continue;
+        }
+        count += 1;
+        let (key, value) = member.split_once('=')?;
+        let mut key_chars = key.chars();
+        let key_ok = key_chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && key_chars.all(is_key_char)
+            && key.len() <= 256;
+        let value_ok = value.len() <= 256
+            && value.chars().last().is_some_and(is_nblk)
+            && value.chars().all(|c| c == ' ' || is_nblk(c));
+        if !key_ok || !value_ok || count > 32 {
+            return None;
+        }
+        if members.iter().all(|(seen, _)| seen != key) {
+            members.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    Some(members)
+}
+
+/// `tracestate` values near the grammar: keys with `@` in every position, long keys, duplicates,
+/// optional whitespace, and sometimes a character or member outside the grammar.
+fn near_tracestate() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        8 => "[a-z0-9][a-z0-9_*/@-]{0,12}",
+        2 => "[a-z][a-z@]{0,3}",
+        1 => "[a-z]{240,258}@?[a-z]{0,16}",
+        1 => "[A-Z@_. ][a-z]{0,4}",
+        1 => Just("dup".to_owned()),
+    ];
+    let value = prop_oneof![
+        8 => "[!-+\\--<>-~]([ !-+\\--<>-~]{0,10}[!-+\\--<>-~])?",
+        1 => "[ -~]{0,4}",
+    ];
+    let member = prop_oneof![
+        12 => (key, value).prop_map(|(key, value)| format!("{key}={value}")),
+        1 => "[ \t]{0,2}",
+        1 => "[a-z]{1,4}",
+    ];
+    (
+        proptest::collection::vec((member, "[ \t]{0,1}"), 1..=8),
+        0usize..=34,
+    )
+        .prop_map(|(members, padding)| {
+            let mut list: Vec<String> = members
+                .into_iter()
+                .map(|(member, ows)| format!("{ows}{member}{ows}"))
+                .collect();
+            // Now and then, close to the 32-member limit.
+            if padding > 24 {
+                list.extend((0..padding).map(|i| format!("p{i}=1")));
+            }
+            list.join(",")
+        })
+}
+
+#[test]
+fn near_tracestate_generates_valid_and_invalid_values() {
+    assert_generates_both_outcomes(near_tracestate(), |value| w3c_tracestate(value).is_some());
+}
+
 /// Lowercase hex of one of `lens` digits, not all zero.
 fn is_b3_id(field: &str, lens: &[usize]) -> bool {
     lens.contains(&field.len())
@@ -364,6 +440,28 @@ proptest! {
         prop_assert!(span.span_context().is_valid());
         let members = span.span_context().trace_state().into_iter().count();
         prop_assert!(members <= 32);
+    }
+
+    #[test]
+    fn tracestate_is_sent_on_exactly_as_the_grammar_allows(value in near_tracestate()) {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static(VALID));
+        headers.insert("tracestate", HeaderValue::from_str(&value).expect("printable ASCII"));
+        let propagator = TraceContextPropagator::new();
+        let cx = propagator.extract(&HeaderExtractor::new(&headers));
+        let mut sent = HeaderMap::new();
+        propagator.inject_context(&cx, &mut HeaderInjector(&mut sent));
+        let sent = sent.get("tracestate").map(|value| value.to_str().expect("ASCII").to_owned());
+        let expected = w3c_tracestate(&value)
+            .filter(|members| !members.is_empty())
+            .map(|members| {
+                members
+                    .iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+        prop_assert_eq!(sent, expected, "{:?}", value);
     }
 
     #[test]
