@@ -11,6 +11,8 @@
 //! * [`render_tree`]: an indented, per-trace span tree, deterministic when durations are hidden.
 //! * [`FakeCollector`]: a real OTLP server on loopback (gRPC, or HTTP/protobuf) that records every
 //!   export, for end-to-end tests of exporter configuration.
+//! * [`w3c`]: the W3C Trace Context Level 2 cases every adapter runs through one hop of a
+//!   service (incoming request, server span, client call, outgoing headers).
 //!
 //! ```
 //! use opentelemetry::KeyValue;
@@ -39,6 +41,7 @@ mod collector;
 mod metrics;
 mod spans;
 mod tree;
+pub mod w3c;
 
 pub use capture::TelemetryCapture;
 pub use collector::FakeCollector;
