@@ -24,7 +24,7 @@ use tracewire_core::semconv::http::{
     normalize_method, protocol_version, response_status_code, server_address_from_headers,
     server_outcome, span_name, url_scheme_from_headers,
 };
-use tracewire_core::semconv::url::{URL_PATH, URL_QUERY, URL_SCHEME, redact_query};
+use tracewire_core::semconv::url::{URL_PATH, URL_QUERY, URL_SCHEME};
 use tracewire_core::semconv::{
     CLIENT_ADDRESS, NETWORK_PEER_ADDRESS, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS,
     USER_AGENT_ORIGINAL, network_peer_port, server_port,
@@ -305,7 +305,10 @@ fn start_attributes(
         .map_or(&parts.uri, |original| &original.0);
     attributes.push(KeyValue::new(URL_PATH, uri.path().to_owned()));
     if let Some(query) = uri.query() {
-        attributes.push(KeyValue::new(URL_QUERY, redact_query(query).into_owned()));
+        attributes.push(KeyValue::new(
+            URL_QUERY,
+            shared.query_redaction().redact_query(query).into_owned(),
+        ));
     }
     attributes.push(KeyValue::new(URL_SCHEME, scheme));
     if let Some(route) = route {

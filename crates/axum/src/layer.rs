@@ -10,6 +10,7 @@ use tracewire_core::instrument::{Instrumentation, InstrumentationBuilder};
 use tracewire_core::metrics::HttpServerMetrics;
 use tracewire_core::propagation::Propagator;
 use tracewire_core::semconv::http::HeaderCapture;
+use tracewire_core::semconv::url::QueryRedaction;
 
 use crate::inflight::ServerInstruments;
 use crate::response_propagation::ResponsePropagation;
@@ -62,6 +63,7 @@ impl TelemetryLayer {
             public_endpoint: None,
             response_propagation: ResponsePropagation::default(),
             trusted_proxies: false,
+            query_redaction: None,
         }
     }
 }
@@ -118,6 +120,7 @@ pub struct TelemetryLayerBuilder {
     public_endpoint: Option<RequestPredicate>,
     response_propagation: ResponsePropagation,
     trusted_proxies: bool,
+    query_redaction: Option<QueryRedaction>,
 }
 
 impl TelemetryLayerBuilder {
@@ -247,6 +250,23 @@ impl TelemetryLayerBuilder {
         self
     }
 
+    /// Which query values `url.query` redacts. Default: [`QueryRedaction::global`], the
+    /// conventions' signature keys and common credential keys (`password`, `token`, `api_key`,
+    /// ...), or the list in `TRACEWIRE_REDACT_QUERY_KEYS`.
+    ///
+    /// ```
+    /// use tracewire_core::semconv::url::QueryRedaction;
+    ///
+    /// let layer = tracewire_axum::TelemetryLayer::builder()
+    ///     .query_redaction(QueryRedaction::default().with_keys(["otp"]))
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    pub fn query_redaction(mut self, redaction: QueryRedaction) -> Self {
+        self.query_redaction = Some(redaction);
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> TelemetryLayer {
         TelemetryLayer {
@@ -264,6 +284,7 @@ impl TelemetryLayerBuilder {
                 public_endpoint: self.public_endpoint,
                 response_propagation: self.response_propagation,
                 trusted_proxies: self.trusted_proxies,
+                query_redaction: self.query_redaction,
             }),
         }
     }
@@ -295,6 +316,7 @@ pub(crate) struct Shared {
     public_endpoint: Option<RequestPredicate>,
     pub(crate) response_propagation: ResponsePropagation,
     pub(crate) trusted_proxies: bool,
+    query_redaction: Option<QueryRedaction>,
 }
 
 impl Shared {
@@ -315,6 +337,14 @@ impl Shared {
 
     pub(crate) fn custom_span_name(&self, parts: &Parts) -> Option<Cow<'static, str>> {
         self.span_name.as_ref().map(|name| name(parts))
+    }
+
+    /// What `url.query` redacts: the layer's own list, else the process-wide one.
+    pub(crate) fn query_redaction(&self) -> &QueryRedaction {
+        match &self.query_redaction {
+            Some(redaction) => redaction,
+            None => QueryRedaction::global(),
+        }
     }
 
     pub(crate) fn is_public(&self, parts: &Parts) -> bool {
@@ -340,6 +370,7 @@ impl fmt::Debug for Shared {
             .field("public_endpoint", &self.public_endpoint.is_some())
             .field("response_propagation", &self.response_propagation)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("query_redaction", &self.query_redaction)
             .finish()
     }
 }

@@ -10,7 +10,29 @@ use axum::http::Request;
 use common::*;
 use opentelemetry::trace::{SpanKind, TraceContextExt, TraceId};
 use tower::{Layer, ServiceExt};
+use tracewire_core::semconv::url::QueryRedaction;
 use tracewire_testing::TelemetryCapture;
+
+#[tokio::test]
+async fn credentials_in_the_query_are_redacted_by_default_and_the_list_is_configurable() {
+    let capture = TelemetryCapture::new();
+    let app = routes().layer(otel_builder(&capture).build());
+    let query = "token=tok123&password=hunter2&sig=xyz&api_key=k1&Session=s&page=2";
+    send(&app, get_request(&format!("/users/1?{query}"))).await;
+    capture.spans().single("GET /users/{id}").assert_attr_str(
+        "url.query",
+        "token=REDACTED&password=REDACTED&sig=REDACTED&api_key=REDACTED&Session=REDACTED&page=2",
+    );
+
+    let capture = TelemetryCapture::new();
+    let redaction = QueryRedaction::conventions_only().with_keys(["page"]);
+    let app = routes().layer(otel_builder(&capture).query_redaction(redaction).build());
+    send(&app, get_request(&format!("/users/1?{query}"))).await;
+    capture.spans().single("GET /users/{id}").assert_attr_str(
+        "url.query",
+        "token=tok123&password=hunter2&sig=REDACTED&api_key=k1&Session=s&page=REDACTED",
+    );
+}
 
 #[tokio::test]
 async fn matched_route_span_has_the_conventions_attributes() {

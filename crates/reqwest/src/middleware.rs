@@ -19,7 +19,7 @@ use tracewire_core::semconv::http::{
     HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD_ORIGINAL, HeaderCapture, client_outcome,
     normalize_method, protocol_version, resend_count, response_status_code, span_name,
 };
-use tracewire_core::semconv::url::{URL_FULL, URL_SCHEME, URL_TEMPLATE, redact_url_full};
+use tracewire_core::semconv::url::{QueryRedaction, URL_FULL, URL_SCHEME, URL_TEMPLATE};
 use tracewire_core::semconv::{
     NETWORK_PROTOCOL_VERSION, Outcome, SERVER_ADDRESS, USER_AGENT_ORIGINAL, server_port,
 };
@@ -76,6 +76,7 @@ struct Shared {
     user_agent: bool,
     metrics: bool,
     active_requests: bool,
+    query_redaction: Option<QueryRedaction>,
     instruments: OnceLock<ClientInstruments>,
 }
 
@@ -123,6 +124,7 @@ impl TelemetryMiddleware {
             user_agent: false,
             metrics: true,
             active_requests: false,
+            query_redaction: None,
         }
     }
 }
@@ -141,6 +143,7 @@ impl TelemetryMiddleware {
 /// | [`capture_user_agent`](Self::capture_user_agent) | off |
 /// | [`metrics`](Self::metrics) | on |
 /// | [`active_requests`](Self::active_requests) | off |
+/// | [`query_redaction`](Self::query_redaction) | [`QueryRedaction::global`] |
 ///
 /// ```
 /// use tracewire_reqwest::{PathTemplates, TelemetryMiddleware};
@@ -166,6 +169,7 @@ pub struct TelemetryMiddlewareBuilder {
     user_agent: bool,
     metrics: bool,
     active_requests: bool,
+    query_redaction: Option<QueryRedaction>,
 }
 
 impl fmt::Debug for TelemetryMiddlewareBuilder {
@@ -252,6 +256,23 @@ impl TelemetryMiddlewareBuilder {
         self
     }
 
+    /// Which query values `url.full` redacts (userinfo always is). Default:
+    /// [`QueryRedaction::global`], the conventions' signature keys and common credential keys
+    /// (`password`, `token`, `api_key`, ...), or the list in `TRACEWIRE_REDACT_QUERY_KEYS`.
+    ///
+    /// ```
+    /// use tracewire_core::semconv::url::QueryRedaction;
+    ///
+    /// let middleware = tracewire_reqwest::TelemetryMiddleware::builder()
+    ///     .query_redaction(QueryRedaction::default().with_keys(["otp"]))
+    ///     .build();
+    /// # drop(middleware);
+    /// ```
+    pub fn query_redaction(mut self, redaction: QueryRedaction) -> Self {
+        self.query_redaction = Some(redaction);
+        self
+    }
+
     /// Builds the middleware.
     pub fn build(self) -> TelemetryMiddleware {
         TelemetryMiddleware {
@@ -266,6 +287,7 @@ impl TelemetryMiddlewareBuilder {
                 user_agent: self.user_agent,
                 metrics: self.metrics,
                 active_requests: self.active_requests,
+                query_redaction: self.query_redaction,
                 instruments: OnceLock::new(),
             }),
         }
@@ -309,6 +331,14 @@ impl Middleware for TelemetryMiddleware {
 }
 
 impl Shared {
+    /// What `url.full` redacts: the middleware's own list, else the process-wide one.
+    fn query_redaction(&self) -> &QueryRedaction {
+        match &self.query_redaction {
+            Some(redaction) => redaction,
+            None => QueryRedaction::global(),
+        }
+    }
+
     /// Replaces every field the propagator writes, so a stale `traceparent` (or `tracestate`,
     /// `baggage`) set by the caller is neither kept nor duplicated.
     fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
@@ -345,7 +375,9 @@ impl Shared {
         }
         attributes.push(KeyValue::new(
             URL_FULL,
-            redact_url_full(url.as_str()).into_owned(),
+            self.query_redaction()
+                .redact_url_full(url.as_str())
+                .into_owned(),
         ));
         if resends > 0 {
             attributes.push(resend_count(resends));

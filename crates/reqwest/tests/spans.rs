@@ -13,6 +13,7 @@ use opentelemetry::propagation::{Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use reqwest::Method;
 use tracewire_core::propagation::Propagator;
+use tracewire_core::semconv::url::QueryRedaction;
 use tracewire_reqwest::{DisableInjection, PathTemplates, UrlTemplate};
 use tracewire_testing::TelemetryCapture;
 
@@ -377,6 +378,36 @@ async fn connection_refused_is_a_connect_error() {
         unreachable!()
     };
     assert!(!description.contains("127.0.0.1"), "{description}");
+}
+
+#[tokio::test]
+async fn credential_query_values_are_redacted_by_default_and_the_list_is_configurable() {
+    let server = TestServer::start().await;
+    let query = "token=tok123&PassWord=hunter2&client%5Fsecret=cs&code=c&state=s&page=2";
+    let url = server.url(&format!("/echo?{query}"));
+
+    let capture = TelemetryCapture::new();
+    let default = client(middleware(&capture).build());
+    default.get(&url).send().await.unwrap();
+    capture.spans().single("GET").assert_attr_str(
+        "url.full",
+        &server.url(
+            "/echo?token=REDACTED&PassWord=REDACTED&client%5Fsecret=REDACTED&code=REDACTED\
+             &state=REDACTED&page=2",
+        ),
+    );
+
+    let capture = TelemetryCapture::new();
+    let redaction = QueryRedaction::parse("none,page");
+    let configured = client(middleware(&capture).query_redaction(redaction).build());
+    configured.get(&url).send().await.unwrap();
+    capture.spans().single("GET").assert_attr_str(
+        "url.full",
+        &server.url(&format!(
+            "/echo?{}",
+            query.replace("page=2", "page=REDACTED")
+        )),
+    );
 }
 
 #[tokio::test]

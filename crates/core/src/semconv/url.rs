@@ -1,15 +1,23 @@
-//! `url.*` keys and URL redaction (semconv §1.8).
+//! `url.*` keys and URL redaction (semconv §1.8, and credentials beyond it).
 //!
 //! - `url.full` never contains userinfo: it becomes `REDACTED:REDACTED`.
-//! - The values of [`SENSITIVE_QUERY_PARAMETERS`] become `REDACTED`; keys stay. Keys match
-//!   case-sensitively after percent-decoding, because a server decodes `X%2DAmz%2DSignature` to
-//!   the sensitive name. Both `&` and `;` separate parameters, so a `;`-separated secret is not
-//!   missed; at worst a value containing `;sig=` is over-redacted.
+//! - The values of [`SENSITIVE_QUERY_PARAMETERS`] (the conventions' list) become `REDACTED`;
+//!   keys stay. These keys match case-sensitively after percent-decoding, because a server
+//!   decodes `X%2DAmz%2DSignature` to the sensitive name.
+//! - So do the values of common credential keys ([`DEFAULT_CREDENTIAL_QUERY_KEYS`], matched
+//!   case-insensitively after percent-decoding), and OAuth's `code` and `state` when they come
+//!   together (an authorization response, RFC 6749 §4.1.2). The conventions' list is a minimum
+//!   ("sensitive content SHOULD be scrubbed when instrumentations can identify it"); a password
+//!   in a span is a leak whatever it says. [`QueryRedaction`] configures this list in code, and
+//!   [`TRACEWIRE_REDACT_QUERY_KEYS`] from the environment.
+//! - Both `&` and `;` separate parameters, so a `;`-separated secret is not missed; at worst a
+//!   value containing `;sig=` is over-redacted.
 //! - The fragment is kept.
 //!
 //! Nothing is allocated when there is nothing to redact, and no input makes these functions panic.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use percent_encoding::percent_decode_str;
 
@@ -31,9 +39,265 @@ pub const SENSITIVE_QUERY_PARAMETERS: [&str; 7] = [
     "X-Amz-Security-Token",
 ];
 
+/// The credential keys whose values [`QueryRedaction::default`] also redacts, matched
+/// case-insensitively after percent-decoding. OAuth's `code` and `state` are added when they come
+/// together.
+pub const DEFAULT_CREDENTIAL_QUERY_KEYS: [&str; 13] = [
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "client_secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "api_key",
+    "apikey",
+    "auth",
+    "session",
+];
+
+/// The variable that replaces the credential keys: a comma-separated list of keys (matched
+/// case-insensitively), where `default` stands for [`DEFAULT_CREDENTIAL_QUERY_KEYS`] with the
+/// OAuth rule, and `none` for no credential key. The conventions' keys are always redacted.
+/// Unset or empty: `default`.
+pub const TRACEWIRE_REDACT_QUERY_KEYS: &str = "TRACEWIRE_REDACT_QUERY_KEYS";
+
+/// Which query values are redacted, beyond the conventions' [`SENSITIVE_QUERY_PARAMETERS`]
+/// (always redacted).
+///
+/// ```
+/// use tracewire_core::semconv::url::QueryRedaction;
+///
+/// let redaction = QueryRedaction::default();
+/// assert_eq!(
+///     redaction.redact_query("user=ann&Password=hunter2&pass%77d=x&sig=abc"),
+///     "user=ann&Password=REDACTED&pass%77d=REDACTED&sig=REDACTED",
+/// );
+/// // OAuth's authorization response: `code` and `state` together.
+/// assert_eq!(
+///     redaction.redact_query("code=SplxlOBe&state=xyz"),
+///     "code=REDACTED&state=REDACTED"
+/// );
+/// assert_eq!(redaction.redact_query("state=CA"), "state=CA");
+///
+/// // Your own keys, beside the defaults.
+/// let custom = QueryRedaction::parse("default, X-Tenant-Key");
+/// assert_eq!(custom.redact_query("x-tenant-key=k1"), "x-tenant-key=REDACTED");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryRedaction {
+    /// Lowercase credential keys.
+    keys: Vec<Cow<'static, str>>,
+    /// Whether `code` and `state` are redacted when they come together.
+    oauth_response: bool,
+}
+
+impl Default for QueryRedaction {
+    /// [`DEFAULT_CREDENTIAL_QUERY_KEYS`] and the OAuth rule.
+    fn default() -> Self {
+        Self {
+            keys: DEFAULT_CREDENTIAL_QUERY_KEYS
+                .iter()
+                .map(|key| Cow::Borrowed(*key))
+                .collect(),
+            oauth_response: true,
+        }
+    }
+}
+
+impl QueryRedaction {
+    /// Only the conventions' keys: no credential key, no OAuth rule.
+    pub fn conventions_only() -> Self {
+        Self {
+            keys: Vec::new(),
+            oauth_response: false,
+        }
+    }
+
+    /// These credential keys (matched case-insensitively) added to what `self` redacts.
+    ///
+    /// ```
+    /// use tracewire_core::semconv::url::QueryRedaction;
+    /// let redaction = QueryRedaction::conventions_only().with_keys(["otp"]);
+    /// assert_eq!(redaction.redact_query("OTP=123456&password=p"), "OTP=REDACTED&password=p");
+    /// ```
+    #[must_use]
+    pub fn with_keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        for key in keys {
+            let key = key.as_ref().trim().to_ascii_lowercase();
+            if !key.is_empty() && !self.keys.iter().any(|known| *known == key) {
+                self.keys.push(Cow::Owned(key));
+            }
+        }
+        self
+    }
+
+    /// Parses the [`TRACEWIRE_REDACT_QUERY_KEYS`] syntax: comma-separated keys, `default` for the
+    /// default list and OAuth rule, `none` for nothing beyond the conventions. Blank entries are
+    /// skipped; a value with no entry gives the default.
+    pub fn parse(value: &str) -> Self {
+        let entries: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .collect();
+        if entries.is_empty() {
+            return Self::default();
+        }
+        let mut redaction = Self::conventions_only();
+        for entry in entries {
+            if entry.eq_ignore_ascii_case("default") {
+                redaction.oauth_response = true;
+                redaction = redaction.with_keys(DEFAULT_CREDENTIAL_QUERY_KEYS);
+            } else if !entry.eq_ignore_ascii_case("none") {
+                redaction = redaction.with_keys([entry]);
+            }
+        }
+        redaction
+    }
+
+    /// Reads [`TRACEWIRE_REDACT_QUERY_KEYS`]; unset or not UTF-8 gives the default.
+    pub fn from_env() -> Self {
+        std::env::var(TRACEWIRE_REDACT_QUERY_KEYS)
+            .map(|value| Self::parse(&value))
+            .unwrap_or_default()
+    }
+
+    /// The process-wide redaction, read from the environment once on first use: what adapters
+    /// apply unless configured otherwise.
+    pub fn global() -> &'static Self {
+        static GLOBAL: OnceLock<QueryRedaction> = OnceLock::new();
+        GLOBAL.get_or_init(Self::from_env)
+    }
+
+    /// The credential keys (lowercase), without the conventions' keys.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|key| key.as_ref())
+    }
+
+    /// Redacts a full URL for `url.full`: userinfo, and the values of sensitive query keys.
+    ///
+    /// ```
+    /// use tracewire_core::semconv::url::QueryRedaction;
+    /// assert_eq!(
+    ///     QueryRedaction::default().redact_url_full("https://u:p@h/cb?token=t&q=1"),
+    ///     "https://REDACTED:REDACTED@h/cb?token=REDACTED&q=1",
+    /// );
+    /// ```
+    pub fn redact_url_full<'a>(&self, url: &'a str) -> Cow<'a, str> {
+        let (before_fragment, fragment) = url.find('#').map_or((url, ""), |i| url.split_at(i));
+        let (before_query, query) = match before_fragment.split_once('?') {
+            Some((before, query)) => (before, Some(query)),
+            None => (before_fragment, None),
+        };
+        let userinfo = userinfo_span(before_query)
+            .filter(|&(start, end)| before_query.get(start..end) != Some(REDACTED_USERINFO));
+        let redacted_query = query.map(|query| self.redact_query(query));
+        let query_changed = matches!(redacted_query, Some(Cow::Owned(_)));
+        if userinfo.is_none() && !query_changed {
+            return Cow::Borrowed(url);
+        }
+        let mut out = String::with_capacity(url.len() + REDACTED_USERINFO.len());
+        match userinfo
+            .and_then(|(start, end)| Some((before_query.get(..start)?, before_query.get(end..)?)))
+        {
+            Some((head, tail)) => {
+                out.push_str(head);
+                out.push_str(REDACTED_USERINFO);
+                out.push_str(tail);
+            }
+            None => out.push_str(before_query),
+        }
+        if let Some(query) = redacted_query {
+            out.push('?');
+            out.push_str(&query);
+        }
+        out.push_str(fragment);
+        Cow::Owned(out)
+    }
+
+    /// Redacts the values of sensitive keys in a query string (without the leading `?`), for
+    /// `url.query`. Borrowed, without allocating, when nothing is redacted.
+    pub fn redact_query<'a>(&self, query: &'a str) -> Cow<'a, str> {
+        let mut sensitive = false;
+        let (mut code, mut state) = (false, false);
+        for pair in query.split(['&', ';']) {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if value == REDACTED {
+                continue;
+            }
+            sensitive |= self.is_sensitive_key(key);
+            if self.oauth_response {
+                code |= decoded_eq(key, "code", true);
+                state |= decoded_eq(key, "state", true);
+            }
+        }
+        let oauth_response = code && state;
+        if !sensitive && !oauth_response {
+            return Cow::Borrowed(query);
+        }
+        let redacts = |key: &str| {
+            self.is_sensitive_key(key)
+                || (oauth_response
+                    && (decoded_eq(key, "code", true) || decoded_eq(key, "state", true)))
+        };
+        let mut out = String::with_capacity(query.len() + REDACTED.len());
+        for segment in query.split_inclusive(['&', ';']) {
+            let pair = segment.trim_end_matches(['&', ';']);
+            match pair.split_once('=') {
+                Some((key, value)) if value != REDACTED && redacts(key) => {
+                    out.push_str(key);
+                    out.push('=');
+                    out.push_str(REDACTED);
+                    out.push_str(segment.get(pair.len()..).unwrap_or(""));
+                }
+                _ => out.push_str(segment),
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    fn is_sensitive_key(&self, key: &str) -> bool {
+        SENSITIVE_QUERY_PARAMETERS
+            .iter()
+            .any(|sensitive| decoded_eq(key, sensitive, false))
+            || self
+                .keys
+                .iter()
+                .any(|sensitive| decoded_eq(key, sensitive, true))
+    }
+}
+
+/// Whether `raw`, percent-decoded, is `expected` (lowercase when `ignore_case`), without
+/// allocating.
+fn decoded_eq(raw: &str, expected: &str, ignore_case: bool) -> bool {
+    if !raw.contains('%') {
+        return if ignore_case {
+            raw.eq_ignore_ascii_case(expected)
+        } else {
+            raw == expected
+        };
+    }
+    let decoded = percent_decode_str(raw);
+    if ignore_case {
+        decoded.map(|b| b.to_ascii_lowercase()).eq(expected.bytes())
+    } else {
+        decoded.eq(expected.bytes())
+    }
+}
+
 const REDACTED_USERINFO: &str = "REDACTED:REDACTED";
 
-/// Redacts a full URL for `url.full`: userinfo and sensitive query values.
+/// Redacts a full URL for `url.full` with [`QueryRedaction::global`]: userinfo and sensitive
+/// query values.
 ///
 /// ```
 /// use tracewire_core::semconv::url::redact_url_full;
@@ -45,35 +309,7 @@ const REDACTED_USERINFO: &str = "REDACTED:REDACTED";
 /// assert!(matches!(redact_url_full("https://example.com/?q=1"), std::borrow::Cow::Borrowed(_)));
 /// ```
 pub fn redact_url_full(url: &str) -> Cow<'_, str> {
-    let (before_fragment, fragment) = url.find('#').map_or((url, ""), |i| url.split_at(i));
-    let (before_query, query) = match before_fragment.split_once('?') {
-        Some((before, query)) => (before, Some(query)),
-        None => (before_fragment, None),
-    };
-    let userinfo = userinfo_span(before_query)
-        .filter(|&(start, end)| before_query.get(start..end) != Some(REDACTED_USERINFO));
-    let redacted_query = query.map(redact_query);
-    let query_changed = matches!(redacted_query, Some(Cow::Owned(_)));
-    if userinfo.is_none() && !query_changed {
-        return Cow::Borrowed(url);
-    }
-    let mut out = String::with_capacity(url.len() + REDACTED_USERINFO.len());
-    match userinfo
-        .and_then(|(start, end)| Some((before_query.get(..start)?, before_query.get(end..)?)))
-    {
-        Some((head, tail)) => {
-            out.push_str(head);
-            out.push_str(REDACTED_USERINFO);
-            out.push_str(tail);
-        }
-        None => out.push_str(before_query),
-    }
-    if let Some(query) = redacted_query {
-        out.push('?');
-        out.push_str(&query);
-    }
-    out.push_str(fragment);
-    Cow::Owned(out)
+    QueryRedaction::global().redact_url_full(url)
 }
 
 /// The byte range of the userinfo in `url` (before any `?` or `#`), if it has an authority with
@@ -100,46 +336,16 @@ fn is_scheme(scheme: &str) -> bool {
 }
 
 /// Redacts the values of sensitive parameters in a query string (without the leading `?`),
-/// for `url.query`.
+/// for `url.query`, with [`QueryRedaction::global`].
 ///
 /// ```
 /// use tracewire_core::semconv::url::redact_query;
 /// assert_eq!(redact_query("X-Amz-Signature=abc&b=2"), "X-Amz-Signature=REDACTED&b=2");
-/// assert_eq!(redact_query("SIG=abc"), "SIG=abc"); // case-sensitive
+/// assert_eq!(redact_query("SIG=abc"), "SIG=abc"); // the conventions' keys are case-sensitive
+/// assert_eq!(redact_query("API_KEY=abc"), "API_KEY=REDACTED"); // credentials are not
 /// ```
 pub fn redact_query(query: &str) -> Cow<'_, str> {
-    let needs_redaction = query
-        .split(['&', ';'])
-        .any(|pair| sensitive_value(pair).is_some());
-    if !needs_redaction {
-        return Cow::Borrowed(query);
-    }
-    let mut out = String::with_capacity(query.len() + REDACTED.len());
-    for segment in query.split_inclusive(['&', ';']) {
-        let pair = segment.trim_end_matches(['&', ';']);
-        match sensitive_value(pair) {
-            Some(key) => {
-                out.push_str(key);
-                out.push('=');
-                out.push_str(REDACTED);
-                out.push_str(segment.get(pair.len()..).unwrap_or(""));
-            }
-            None => out.push_str(segment),
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// The key of `pair` if it is sensitive and its value is not already redacted.
-fn sensitive_value(pair: &str) -> Option<&str> {
-    let (key, value) = pair.split_once('=')?;
-    (value != REDACTED && is_sensitive_key(key)).then_some(key)
-}
-
-fn is_sensitive_key(key: &str) -> bool {
-    SENSITIVE_QUERY_PARAMETERS
-        .iter()
-        .any(|sensitive| percent_decode_str(key).eq(sensitive.bytes()))
+    QueryRedaction::global().redact_query(query)
 }
 
 #[cfg(test)]
@@ -255,5 +461,171 @@ mod tests {
         );
         // Not a valid scheme, so there is no authority and no userinfo.
         assert_eq!(redact_url_full("h\u{e9}://a@b"), "h\u{e9}://a@b");
+    }
+
+    #[test]
+    fn every_default_credential_key_is_redacted_whatever_its_case() {
+        let redaction = QueryRedaction::default();
+        for key in DEFAULT_CREDENTIAL_QUERY_KEYS {
+            for spelled in [key.to_owned(), key.to_ascii_uppercase(), mixed_case(key)] {
+                let query = format!("keep=1&{spelled}=s3cret");
+                assert_eq!(
+                    redaction.redact_query(&query),
+                    format!("keep=1&{spelled}=REDACTED"),
+                    "{spelled}"
+                );
+            }
+        }
+    }
+
+    fn mixed_case(key: &str) -> String {
+        key.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_issue_example_is_fully_redacted() {
+        assert_eq!(
+            QueryRedaction::default()
+                .redact_query("token=tok123&password=hunter2&sig=xyz&api_key=k1"),
+            "token=REDACTED&password=REDACTED&sig=REDACTED&api_key=REDACTED"
+        );
+    }
+
+    #[test]
+    fn repeated_and_encoded_credential_keys() {
+        let redaction = QueryRedaction::default();
+        assert_eq!(
+            redaction.redact_query("token=a&token=b;TOKEN=c"),
+            "token=REDACTED&token=REDACTED;TOKEN=REDACTED"
+        );
+        assert_eq!(
+            redaction.redact_query("access%5Ftoken=a&%50assword=b&api%5fkey=c"),
+            "access%5Ftoken=REDACTED&%50assword=REDACTED&api%5fkey=REDACTED"
+        );
+        // Only whole keys match.
+        for unchanged in [
+            "tokens=1",
+            "my_password=1",
+            "passwords=1",
+            "xauth=1",
+            "password",
+        ] {
+            assert!(
+                matches!(redaction.redact_query(unchanged), Cow::Borrowed(_)),
+                "{unchanged}"
+            );
+        }
+    }
+
+    #[test]
+    fn oauth_code_and_state_are_redacted_together_only() {
+        let redaction = QueryRedaction::default();
+        assert_eq!(
+            redaction.redact_query("state=af0ifjsldkj&code=SplxlOBeZQQYbYS6WxSbIA"),
+            "state=REDACTED&code=REDACTED"
+        );
+        assert_eq!(
+            redaction.redact_query("Code=a&STATE=b&page=2"),
+            "Code=REDACTED&STATE=REDACTED&page=2"
+        );
+        for alone in ["code=404", "state=CA&country=US", "code=1&states=2"] {
+            assert!(
+                matches!(redaction.redact_query(alone), Cow::Borrowed(_)),
+                "{alone}"
+            );
+        }
+        assert!(matches!(
+            QueryRedaction::conventions_only().redact_query("code=a&state=b"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn conventions_only_keeps_credentials_but_not_signatures() {
+        let redaction = QueryRedaction::conventions_only();
+        assert_eq!(
+            redaction.redact_query("password=p&sig=s"),
+            "password=p&sig=REDACTED"
+        );
+    }
+
+    #[test]
+    fn the_variable_syntax() {
+        assert_eq!(QueryRedaction::parse(""), QueryRedaction::default());
+        assert_eq!(QueryRedaction::parse(" , "), QueryRedaction::default());
+        assert_eq!(QueryRedaction::parse("default"), QueryRedaction::default());
+        assert_eq!(
+            QueryRedaction::parse("none"),
+            QueryRedaction::conventions_only()
+        );
+        let custom = QueryRedaction::parse("OTP, pin,otp");
+        assert_eq!(custom.keys().collect::<Vec<_>>(), ["otp", "pin"]);
+        assert_eq!(
+            custom.redact_query("password=p&Pin=1"),
+            "password=p&Pin=REDACTED"
+        );
+        assert!(matches!(
+            custom.redact_query("code=a&state=b"),
+            Cow::Borrowed(_)
+        ));
+        let extended = QueryRedaction::parse("default,otp");
+        assert_eq!(
+            extended.redact_query("otp=1&pwd=2&code=a&state=b"),
+            "otp=REDACTED&pwd=REDACTED&code=REDACTED&state=REDACTED"
+        );
+    }
+
+    #[test]
+    fn url_full_applies_the_credential_keys() {
+        assert_eq!(
+            QueryRedaction::default()
+                .redact_url_full("https://api.example/v1?client_secret=s&scope=read#Token=x"),
+            "https://api.example/v1?client_secret=REDACTED&scope=read#Token=x"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn redaction_keeps_every_key_and_every_other_value(
+            pairs in proptest::collection::vec(
+                ("(token|Password|sig|code|state|q|%70wd|[a-z%]{0,6})", "[a-zA-Z0-9%=]{0,6}"),
+                0..6,
+            ),
+            separators in proptest::collection::vec("[&;]", 6),
+        ) {
+            let query: String = pairs
+                .iter()
+                .zip(&separators)
+                .map(|((key, value), separator)| format!("{key}={value}{separator}"))
+                .collect();
+            let redaction = QueryRedaction::default();
+            let redacted = redaction.redact_query(&query);
+            let before: Vec<&str> = query.split(['&', ';']).collect();
+            let after: Vec<&str> = redacted.split(['&', ';']).collect();
+            proptest::prop_assert_eq!(before.len(), after.len());
+            for (old, new) in before.iter().zip(&after) {
+                let (old_key, old_value) = old.split_once('=').unwrap_or((old, ""));
+                let (new_key, new_value) = new.split_once('=').unwrap_or((new, ""));
+                proptest::prop_assert_eq!(old_key, new_key);
+                if redaction.is_sensitive_key(old_key) {
+                    proptest::prop_assert_eq!(new_value, REDACTED);
+                } else if new_value != old_value {
+                    proptest::prop_assert_eq!(new_value, REDACTED);
+                    proptest::prop_assert!(
+                        ["code", "state"].iter().any(|oauth| decoded_eq(old_key, oauth, true))
+                    );
+                }
+            }
+            proptest::prop_assert_eq!(matches!(redacted, Cow::Borrowed(_)), redacted == query.as_str());
+        }
     }
 }
