@@ -1,5 +1,5 @@
-//! MySQL / MariaDB: the shared scenarios plus product detection. Needs `TRACEWIRE_MYSQL_URL`
-//! (e.g. `mysql://root@127.0.0.1:3306/test`).
+//! MySQL / MariaDB: the shared scenarios plus product detection, on the server at
+//! `TRACEWIRE_MYSQL_URL` (default: this machine's, `mysql://root@127.0.0.1:3306/test`).
 #![cfg(feature = "mysql")]
 
 mod common;
@@ -10,15 +10,16 @@ use tracewire_sqlx::Pool;
 use tracewire_testing::TelemetryCapture;
 
 const VAR: &str = "TRACEWIRE_MYSQL_URL";
+/// The server `.ci/run` and `cargo xtask ci` use when `VAR` is unset.
+const LOCAL: &str = "mysql://root@127.0.0.1:3306/test";
 
-async fn pool(test: &str) -> Option<sqlx::MySqlPool> {
-    let url = common::database_url(VAR, test)?;
-    let pool = MySqlPoolOptions::new()
+async fn pool(test: &str) -> sqlx::MySqlPool {
+    let url = common::database_url(VAR, LOCAL);
+    MySqlPoolOptions::new()
         .max_connections(2)
         .connect(&url)
         .await
-        .unwrap_or_else(|error| panic!("{test}: cannot connect to {VAR}={url}: {error}"));
-    Some(pool)
+        .unwrap_or_else(|error| panic!("{test}: cannot connect to {url} ({VAR}): {error}"))
 }
 
 /// What the server says it is, independently of the code under test.
@@ -41,43 +42,33 @@ async fn expect(pool: &sqlx::MySqlPool) -> Expect {
 
 #[tokio::test]
 async fn executor_methods() {
-    let Some(pool) = pool("mysql::executor_methods").await else {
-        return;
-    };
+    let pool = pool("mysql::executor_methods").await;
     let expect = expect(&pool).await;
     common::executor_methods::<sqlx::MySql>(pool, "executor_methods", &expect).await;
 }
 
 #[tokio::test]
 async fn errors() {
-    let Some(pool) = pool("mysql::errors").await else {
-        return;
-    };
+    let pool = pool("mysql::errors").await;
     let expect = expect(&pool).await;
     common::errors::<sqlx::MySql>(pool, "errors", &expect).await;
 }
 
 #[tokio::test]
 async fn streaming_early_drop() {
-    let Some(pool) = pool("mysql::streaming_early_drop").await else {
-        return;
-    };
+    let pool = pool("mysql::streaming_early_drop").await;
     common::streaming_early_drop::<sqlx::MySql>(pool, "streaming").await;
 }
 
 #[tokio::test]
 async fn dropped_transaction() {
-    let Some(pool) = pool("mysql::dropped_transaction").await else {
-        return;
-    };
+    let pool = pool("mysql::dropped_transaction").await;
     common::dropped_transaction::<sqlx::MySql>(pool, "dropped_tx").await;
 }
 
 #[tokio::test]
 async fn transaction_tree() {
-    let Some(pool) = pool("mysql::transaction_tree").await else {
-        return;
-    };
+    let pool = pool("mysql::transaction_tree").await;
     let capture = TelemetryCapture::new();
     let pool = Pool::builder(pool)
         .tracer_provider(capture.tracer_provider())
@@ -98,9 +89,7 @@ async fn connection_refused() {
 /// The product is detected once per pool, before the first span, with one untraced query.
 #[tokio::test]
 async fn detects_mariadb_once() {
-    let Some(pool) = pool("mysql::detects_mariadb_once").await else {
-        return;
-    };
+    let pool = pool("mysql::detects_mariadb_once").await;
     let expect = expect(&pool).await;
     let (capture, pool) = instrument(pool);
     for _ in 0..2 {

@@ -1,5 +1,5 @@
-//! PostgreSQL: the shared scenarios plus SQLCommenter and sqlx's query log. Needs
-//! `TRACEWIRE_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`).
+//! PostgreSQL: the shared scenarios plus SQLCommenter and sqlx's query log, on the server at
+//! `TRACEWIRE_POSTGRES_URL` (default: this machine's, `postgres://postgres@127.0.0.1:5432/test`).
 #![cfg(feature = "postgres")]
 
 mod common;
@@ -12,6 +12,8 @@ use tracewire_sqlx::Pool;
 use tracewire_testing::TelemetryCapture;
 
 const VAR: &str = "TRACEWIRE_POSTGRES_URL";
+/// The server `.ci/run` and `cargo xtask ci` use when `VAR` is unset.
+const LOCAL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 const EXPECT: Expect = Expect {
     system: "postgresql",
@@ -20,53 +22,42 @@ const EXPECT: Expect = Expect {
     endpoint_keys: &["db.namespace", "server.address"],
 };
 
-async fn pool(test: &str) -> Option<sqlx::PgPool> {
-    let url = common::database_url(VAR, test)?;
-    let pool = PgPoolOptions::new()
+async fn pool(test: &str) -> sqlx::PgPool {
+    let url = common::database_url(VAR, LOCAL);
+    PgPoolOptions::new()
         .max_connections(2)
         .connect(&url)
         .await
-        .unwrap_or_else(|error| panic!("{test}: cannot connect to {VAR}={url}: {error}"));
-    Some(pool)
+        .unwrap_or_else(|error| panic!("{test}: cannot connect to {url} ({VAR}): {error}"))
 }
 
 #[tokio::test]
 async fn executor_methods() {
-    let Some(pool) = pool("postgres::executor_methods").await else {
-        return;
-    };
+    let pool = pool("postgres::executor_methods").await;
     common::executor_methods::<sqlx::Postgres>(pool, "executor_methods", &EXPECT).await;
 }
 
 #[tokio::test]
 async fn errors() {
-    let Some(pool) = pool("postgres::errors").await else {
-        return;
-    };
+    let pool = pool("postgres::errors").await;
     common::errors::<sqlx::Postgres>(pool, "errors", &EXPECT).await;
 }
 
 #[tokio::test]
 async fn streaming_early_drop() {
-    let Some(pool) = pool("postgres::streaming_early_drop").await else {
-        return;
-    };
+    let pool = pool("postgres::streaming_early_drop").await;
     common::streaming_early_drop::<sqlx::Postgres>(pool, "streaming").await;
 }
 
 #[tokio::test]
 async fn dropped_transaction() {
-    let Some(pool) = pool("postgres::dropped_transaction").await else {
-        return;
-    };
+    let pool = pool("postgres::dropped_transaction").await;
     common::dropped_transaction::<sqlx::Postgres>(pool, "dropped_tx").await;
 }
 
 #[tokio::test]
 async fn transaction_tree() {
-    let Some(pool) = pool("postgres::transaction_tree").await else {
-        return;
-    };
+    let pool = pool("postgres::transaction_tree").await;
     let capture = TelemetryCapture::new();
     let pool = Pool::builder(pool)
         .tracer_provider(capture.tracer_provider())
@@ -85,9 +76,7 @@ async fn connection_refused() {
 
 #[tokio::test]
 async fn endpoint_attributes_and_parameters() {
-    let Some(pool) = pool("postgres::endpoint_attributes_and_parameters").await else {
-        return;
-    };
+    let pool = pool("postgres::endpoint_attributes_and_parameters").await;
     let (capture, pool) = instrument(pool);
     let sql = "SELECT $1::int + 1 AS n, 'x' AS s";
     let n: i32 = sqlx::query_scalar(sql)
@@ -108,9 +97,7 @@ async fn endpoint_attributes_and_parameters() {
 /// The comment reaches the server: `current_query()` returns the text as received.
 #[tokio::test]
 async fn sqlcommenter_appends_traceparent() {
-    let Some(pool) = pool("postgres::sqlcommenter_appends_traceparent").await else {
-        return;
-    };
+    let pool = pool("postgres::sqlcommenter_appends_traceparent").await;
     let capture = TelemetryCapture::new();
     let pool = Pool::builder(pool)
         .tracer_provider(capture.tracer_provider())
@@ -139,9 +126,7 @@ async fn sqlcommenter_appends_traceparent() {
 /// it lands on our span, and there is still one span per query.
 #[tokio::test]
 async fn sqlx_query_log_is_an_event_not_a_span() {
-    let Some(pool) = pool("postgres::sqlx_query_log_is_an_event_not_a_span").await else {
-        return;
-    };
+    let pool = pool("postgres::sqlx_query_log_is_an_event_not_a_span").await;
     let capture = TelemetryCapture::new();
     let _subscriber = tracing::dispatcher::set_default(
         &capture.tracing_dispatch_with_filter(tracing::level_filters::LevelFilter::TRACE),

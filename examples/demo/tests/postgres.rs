@@ -1,7 +1,6 @@
-//! The scenario on PostgreSQL at `TRACEWIRE_POSTGRES_URL`, the project's test database: skipped by
-//! name when unset outside CI, a failure when unset in CI.
-
-use std::io::Write as _;
+//! The scenario on PostgreSQL at `TRACEWIRE_POSTGRES_URL`, the project's test database (default:
+//! this machine's server, as `.ci/run` and `cargo xtask ci` use). Without a server it fails;
+//! `cargo xtask ci` names it skipped outside CI before it runs.
 
 use opentelemetry::trace::SpanKind;
 use tracewire_demo::{DatabaseChoice, INVENTORY, Options};
@@ -9,20 +8,10 @@ use tracewire_init::EnvSource;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scenario_runs_on_postgres() {
-    let Some(url) = std::env::var("TRACEWIRE_POSTGRES_URL")
+    let url = std::env::var("TRACEWIRE_POSTGRES_URL")
         .ok()
         .filter(|url| !url.is_empty())
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "TRACEWIRE_POSTGRES_URL must be set in CI"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: the_scenario_runs_on_postgres (TRACEWIRE_POSTGRES_URL not set)"
-        );
-        return;
-    };
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let options = Options {
         database: DatabaseChoice::Postgres(url),
         env: EnvSource::from_pairs::<&str, &str>([]),
