@@ -101,9 +101,10 @@ mod sealed {
 /// let headers = tracewire_kafka::headers::inject(&propagator, &cx, Some(stale)).unwrap();
 /// let keys: Vec<_> = headers.iter().map(|h| h.key).collect();
 /// assert_eq!(keys, ["app", "traceparent"]);
+/// // Started here: sampled, and random (the SDK's trace ids are).
 /// assert_eq!(
 ///     headers.get(1).value,
-///     Some(&b"00-00000000000000000000000000000001-0000000000000002-01"[..])
+///     Some(&b"00-00000000000000000000000000000001-0000000000000002-03"[..])
 /// );
 /// ```
 pub fn inject(

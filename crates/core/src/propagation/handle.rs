@@ -105,9 +105,10 @@ enum Source {
 ///     &Context::new().with_remote_span_context(span_context.clone()),
 ///     &mut HeaderInjector(&mut headers),
 /// );
+/// // A trace started here: sampled (01) and, the SDK's ids being random, random (02).
 /// assert_eq!(
 ///     headers["traceparent"],
-///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"
 /// );
 ///
 /// let cx = propagator.extract(&HeaderExtractor::new(&headers));
