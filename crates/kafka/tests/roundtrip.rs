@@ -87,8 +87,9 @@ async fn process_span_is_a_child_of_the_send_span_and_current_in_the_handler() {
     // The header the consumer saw is the send span's context, not a stale one.
     let headers = received.headers().expect("headers");
     assert_eq!(headers.count(), 1);
+    // The send span starts the trace here: sampled, and random (the SDK's trace ids are).
     let traceparent = format!(
-        "00-{}-{}-01",
+        "00-{}-{}-03",
         send.span_context().trace_id(),
         send.span_context().span_id()
     );

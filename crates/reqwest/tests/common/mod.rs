@@ -170,12 +170,13 @@ pub fn echoed(body: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// `00-{trace}-{span}-{flags}` for a span context.
+/// `00-{trace}-{span}-{flags}` sent for a span of a trace started here: its flags, and the
+/// W3C random flag (the SDK's trace ids are random).
 pub fn traceparent_of(cx: &opentelemetry::trace::SpanContext) -> String {
     format!(
         "00-{}-{}-{:02x}",
         cx.trace_id(),
         cx.span_id(),
-        cx.trace_flags().to_u8()
+        cx.trace_flags().to_u8() | 0x02
     )
 }
