@@ -13,7 +13,8 @@
 //!   OpenTelemetry SDK;
 //! - [`intern`]: process-wide copies of route templates and span names, so requests need not
 //!   allocate them;
-//! - [`context`]: spawning work with the current context and reading the current trace id.
+//! - [`context`]: spawning work with the current context and reading the current trace id;
+//! - [`sampling`]: rule-based, rate-limited and consistent probability samplers.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod ascii;
@@ -23,6 +24,7 @@ pub mod instrument;
 pub mod intern;
 pub mod metrics;
 pub mod propagation;
+pub mod sampling;
 pub mod semconv;
 
 /// Paths the exported macros expand to; not public API.

@@ -4,7 +4,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::in_memory_exporter::LogDataWithResource;
 use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, Sampler, SdkTracer, SdkTracerProvider, ShouldSample,
+};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
@@ -58,7 +60,7 @@ impl TelemetryCapture {
 
     /// A capture whose tracer provider uses `sampler`, e.g. to test how instrumentation behaves
     /// when its spans are sampled out or when a parent-based sampler follows a remote decision.
-    pub fn with_sampler(sampler: Sampler) -> Self {
+    pub fn with_sampler(sampler: impl ShouldSample + 'static) -> Self {
         let span_exporter = InMemorySpanExporter::default();
         let tracer_provider = SdkTracerProvider::builder()
             .with_sampler(sampler)

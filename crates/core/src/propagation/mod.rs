@@ -41,3 +41,5 @@ pub use env::{
 pub use handle::{Propagator, install_global};
 pub use jaeger::JaegerPropagator;
 pub use trace_context::TraceContextPropagator;
+
+pub(crate) use remote::remote_random;

@@ -51,3 +51,9 @@ impl RemoteTrace {
             .filter(|remote| remote.trace_id == trace_id)
     }
 }
+
+/// The random flag a propagator of ours extracted for `trace_id` into `cx` (or a context built
+/// from it); `None` when the trace was not extracted by one.
+pub(crate) fn remote_random(cx: &Context, trace_id: TraceId) -> Option<bool> {
+    RemoteTrace::of(cx, trace_id).map(|remote| remote.random)
+}
