@@ -10,6 +10,7 @@ use axum::http::Request;
 use common::*;
 use opentelemetry::trace::{SpanKind, TraceContextExt, TraceId};
 use tower::{Layer, ServiceExt};
+use tracewire_core::sampling::{Decision, RuleSampler};
 use tracewire_core::semconv::url::QueryRedaction;
 use tracewire_testing::TelemetryCapture;
 
@@ -387,4 +388,23 @@ async fn outgoing_work_nests_under_the_server_span() {
     spans
         .single("db query")
         .assert_child_of(&spans.single("GET /work"));
+}
+
+#[tokio::test]
+async fn sampling_rules_see_the_route_at_span_start() {
+    let sampler = RuleSampler::parse(
+        "http.route=/health => drop; kind=server, http.route=/users/* => keep",
+        Decision::Drop,
+    )
+    .expect("valid rules");
+    let capture = TelemetryCapture::with_sampler(sampler);
+    let app = routes().layer(otel_builder(&capture).build());
+    for uri in ["/health", "/users/7", "/api/items/1"] {
+        send(&app, get_request(uri)).await;
+    }
+    let spans = capture.spans();
+    assert_eq!(spans.len(), 1, "{}", spans.tree());
+    spans
+        .single("GET /users/{id}")
+        .assert_attr_str("http.route", "/users/{id}");
 }

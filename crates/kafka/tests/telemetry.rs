@@ -15,6 +15,7 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::FutureRecord;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use tracewire_core::metrics::MESSAGING_DURATION_BUCKETS;
+use tracewire_core::sampling::{Decision, RuleSampler};
 use tracewire_core::semconv::stability::StabilityOptIn;
 use tracewire_kafka::{ClientInfo, ProducerTelemetry, SendSpan};
 use tracewire_testing::TelemetryCapture;
@@ -291,4 +292,31 @@ fn threaded_producer_users_record_deliveries_from_their_context() {
         .assert_attr_i64("messaging.kafka.offset", 1)
         .assert_attr_i64("messaging.message.body.size", 2)
         .assert_attr_str("messaging.destination.partition.id", "0");
+}
+
+#[tokio::test]
+async fn sampling_rules_see_the_topic_at_span_start() {
+    let kafka_cluster = Kafka::start();
+    for (rules, kept) in [
+        (
+            "kind=producer, messaging.destination.name=orders => keep",
+            1,
+        ),
+        ("messaging.destination.name=other => keep", 0),
+    ] {
+        let sampler = RuleSampler::parse(rules, Decision::Drop).expect("valid rules");
+        let capture = TelemetryCapture::with_sampler(sampler);
+        let producer = kafka_cluster.producer(&instrumentation(&capture));
+        producer
+            .send(FutureRecord::<str, str>::to(TOPIC).payload("p"), TIMEOUT)
+            .await
+            .expect("delivered");
+        let spans = capture.spans();
+        assert_eq!(spans.len(), kept, "{rules}: {}", spans.tree());
+        if kept == 1 {
+            spans
+                .single("send orders")
+                .assert_attr_str("messaging.destination.name", TOPIC);
+        }
+    }
 }

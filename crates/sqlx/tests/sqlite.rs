@@ -10,6 +10,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 use sqlx::sqlite::SqlitePoolOptions;
 use tracewire_core::instrument::SpanBackend;
+use tracewire_core::sampling::{Decision, RuleSampler};
 use tracewire_sqlx::{Annotation, Pool, QueryText};
 use tracewire_testing::TelemetryCapture;
 
@@ -278,4 +279,31 @@ async fn file_database_namespace() {
         .assert_attr_str("db.namespace", &path.to_string_lossy());
     pool.inner().close().await;
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn sampling_rules_see_the_operation_at_span_start() {
+    // The operation is known at start through the summary (`db.operation.name` is set only
+    // where it is not parsed out of the SQL).
+    let sampler = RuleSampler::parse("db.query.summary=SELECT * => drop", Decision::Keep)
+        .expect("valid rules");
+    let capture = TelemetryCapture::with_sampler(sampler);
+    let pool = Pool::builder(memory_pool().await)
+        .tracer_provider(capture.tracer_provider())
+        .span_backend(SpanBackend::OpenTelemetry)
+        .build();
+    sqlx::query("CREATE TABLE sampled (id INTEGER)")
+        .execute(&pool)
+        .await
+        .expect("create");
+    sqlx::query("SELECT id FROM sampled")
+        .fetch_all(&pool)
+        .await
+        .expect("select");
+    let spans = capture.spans();
+    assert_eq!(spans.len(), 1, "{}", spans.tree());
+    spans
+        .single("CREATE TABLE sampled")
+        .assert_kind(SpanKind::Client)
+        .assert_attr_str("db.query.summary", "CREATE TABLE sampled");
 }

@@ -11,6 +11,7 @@ use opentelemetry::trace::SpanKind;
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tracewire_core::metrics::RPC_DURATION_BUCKETS;
+use tracewire_core::sampling::{Decision, RuleSampler};
 use tracewire_core::semconv::rpc::GrpcCode;
 use tracewire_testing::{SpanView, TelemetryCapture};
 
@@ -552,4 +553,30 @@ async fn a_single_service_can_be_instrumented_alone() {
     client.unary(request_ok()).await.unwrap();
     let spans = capture.spans();
     only(&spans, UNARY, SpanKind::Server).assert_child_of(&only(&spans, UNARY, SpanKind::Client));
+}
+
+#[tokio::test]
+async fn sampling_rules_see_the_rpc_method_at_span_start() {
+    let sampler = RuleSampler::parse(
+        "kind=server, rpc.method=tracewire.test.v1.Echo/Unary => drop; * => keep",
+        Decision::Drop,
+    )
+    .expect("valid rules");
+    let capture = TelemetryCapture::with_sampler(sampler);
+    let addr = serve(server_layer(&capture).build()).await;
+    let mut client = pb::echo_client::EchoClient::new(channel(addr).await);
+    client.unary(request(Code::Ok)).await.unwrap();
+    let mut replies = client
+        .server_stream(pb::EchoRequest {
+            count: 1,
+            ..pb::EchoRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replies.message().await.unwrap().is_some());
+    assert!(replies.message().await.unwrap().is_none());
+    let spans = wait_for(&capture, SERVER_STREAM, SpanKind::Server).await;
+    assert!(spans.find(UNARY).is_none(), "{}", spans.tree());
+    only(&spans, SERVER_STREAM, SpanKind::Server).assert_attr_str("rpc.method", SERVER_STREAM);
 }
