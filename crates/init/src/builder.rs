@@ -25,7 +25,7 @@ use crate::config::{Config, ExporterKind, Overrides, Protocol, SamplerConfig, Si
 use crate::console::{Console, ConsoleOutput};
 use crate::env::EnvSource;
 use crate::guard::TelemetryGuard;
-use crate::otlp::{OtlpExporter, tls_warnings};
+use crate::otlp::{OtlpExporter, Transport};
 use crate::pipeline::{
     BoundedSpanProcessor, ExportContext, Exporting, FAILURE_NOTICE_INTERVAL, FailureNotice, Sink,
     SpanStats, duration_histogram, register_span_metrics,
@@ -524,8 +524,10 @@ impl Pipelines<'_> {
                 ),
                 ExporterKind::Otlp => {
                     let otlp = self.config.otlp(signal);
-                    self.warnings.extend(tls_warnings(signal, otlp));
-                    match E::build(otlp, self.config.temporality) {
+                    let Some(transport) = Transport::resolve(signal, otlp, self.warnings) else {
+                        continue;
+                    };
+                    match E::build(otlp, self.config.temporality, &transport) {
                         Ok(exporter) => ("otlp", otlp.endpoint.clone(), Sink::Otlp(exporter)),
                         Err(error) => {
                             self.warnings.push(Warning::new(
