@@ -516,6 +516,7 @@ impl Pipelines<'_> {
     ) -> Vec<(&'static str, Exporting<Sink<E>>)> {
         let mut built = Vec::new();
         for kind in self.config.exporters(signal) {
+            let mut cause = None;
             let (name, destination, sink) = match kind {
                 ExporterKind::Console => (
                     "console",
@@ -528,7 +529,10 @@ impl Pipelines<'_> {
                         continue;
                     };
                     match E::build(otlp, self.config.temporality, &transport) {
-                        Ok(exporter) => ("otlp", otlp.endpoint.clone(), Sink::Otlp(exporter)),
+                        Ok(exporter) => {
+                            cause = transport.failure_cause();
+                            ("otlp", otlp.endpoint.clone(), Sink::Otlp(exporter))
+                        }
                         Err(error) => {
                             self.warnings.push(Warning::new(
                                 &format!(
@@ -557,6 +561,7 @@ impl Pipelines<'_> {
                         destination,
                         stats: None,
                         notice: Arc::clone(&self.notice),
+                        cause,
                         duration: Arc::clone(&self.duration),
                     },
                 },

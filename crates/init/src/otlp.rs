@@ -7,9 +7,12 @@
 //! them (see docs/design.md).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use async_trait::async_trait;
 use hyper_util::client::legacy::connect::HttpConnector;
 use opentelemetry_http::hyper::HyperClient;
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{
     ExporterBuildError, LogExporter, MetricExporter, SpanExporter, WithExportConfig,
     WithHttpConfig, WithTonicConfig,
@@ -36,10 +39,60 @@ pub(crate) enum Transport {
         tls: Option<tonic::transport::ClientTlsConfig>,
     },
     /// OTLP/HTTP through this connector (plain TCP, or TLS for `https`).
-    Http(Connector),
+    Http(Connector, Arc<FailureCause>),
+}
+
+/// Why the last OTLP/HTTP request failed to get a response. opentelemetry-otlp reports every
+/// such failure as "network error"; the cause (connection refused, untrusted certificate, client
+/// certificate refused) is what an operator needs, so the client keeps it for the failure notice.
+#[derive(Debug, Default)]
+pub(crate) struct FailureCause(Mutex<Option<String>>);
+
+impl FailureCause {
+    fn set(&self, cause: String) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(cause);
+    }
+
+    /// The cause of the last failure, if it was not taken yet.
+    pub(crate) fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// opentelemetry-http's hyper client, recording the cause of each failed request.
+#[derive(Debug)]
+struct DiagnosedClient {
+    inner: HyperClient<Connector>,
+    cause: Arc<FailureCause>,
+}
+
+#[async_trait]
+impl HttpClient for DiagnosedClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let result = self.inner.send_bytes(request).await;
+        if let Err(error) = &result {
+            let mut cause = error.to_string();
+            let mut source = error.source();
+            while let Some(error) = source {
+                cause.push_str(": ");
+                cause.push_str(&error.to_string());
+                source = error.source();
+            }
+            self.cause.set(cause);
+        }
+        result
+    }
 }
 
 impl Transport {
+    /// Where the cause of an export failure is kept, for transports whose exporter loses it.
+    pub(crate) fn failure_cause(&self) -> Option<Arc<FailureCause>> {
+        match self {
+            Self::Http(_, cause) => Some(Arc::clone(cause)),
+            Self::Grpc { .. } => None,
+        }
+    }
+
     /// The transport of `signal`, or `None` (with a warning saying why) when the endpoint cannot
     /// be reached with this build.
     pub(crate) fn resolve(
@@ -55,7 +108,7 @@ impl Transport {
         {
             without_tls(signal, config, warnings).then(|| {
                 if config.protocol.is_http() {
-                    Self::Http(HttpConnector::new())
+                    Self::Http(HttpConnector::new(), Arc::default())
                 } else {
                     Self::Grpc {}
                 }
@@ -81,9 +134,13 @@ impl OtlpExporter for SpanExporter {
         transport: &Transport,
     ) -> Result<Self, ExporterBuildError> {
         match transport {
-            Transport::Http(connector) => {
-                http_config(SpanExporter::builder().with_http(), config, connector).build()
-            }
+            Transport::Http(connector, cause) => http_config(
+                SpanExporter::builder().with_http(),
+                config,
+                connector,
+                cause,
+            )
+            .build(),
             Transport::Grpc { .. } => {
                 tonic_config(SpanExporter::builder().with_tonic(), config, transport).build()
             }
@@ -99,8 +156,8 @@ impl OtlpExporter for MetricExporter {
     ) -> Result<Self, ExporterBuildError> {
         let builder = MetricExporter::builder().with_temporality(temporality);
         match transport {
-            Transport::Http(connector) => {
-                http_config(builder.with_http(), config, connector).build()
+            Transport::Http(connector, cause) => {
+                http_config(builder.with_http(), config, connector, cause).build()
             }
             Transport::Grpc { .. } => tonic_config(builder.with_tonic(), config, transport).build(),
         }
@@ -114,8 +171,8 @@ impl OtlpExporter for LogExporter {
         transport: &Transport,
     ) -> Result<Self, ExporterBuildError> {
         match transport {
-            Transport::Http(connector) => {
-                http_config(LogExporter::builder().with_http(), config, connector).build()
+            Transport::Http(connector, cause) => {
+                http_config(LogExporter::builder().with_http(), config, connector, cause).build()
             }
             Transport::Grpc { .. } => {
                 tonic_config(LogExporter::builder().with_tonic(), config, transport).build()
@@ -158,6 +215,7 @@ fn http_config<B: WithExportConfig + WithHttpConfig>(
     builder: B,
     config: &OtlpConfig,
     connector: &Connector,
+    cause: &Arc<FailureCause>,
 ) -> B {
     let protocol = match config.protocol {
         Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
@@ -168,7 +226,10 @@ fn http_config<B: WithExportConfig + WithHttpConfig>(
         .with_endpoint(config.endpoint.clone())
         .with_timeout(config.timeout)
         .with_headers(config.headers.iter().cloned().collect::<HashMap<_, _>>())
-        .with_http_client(HyperClient::new(connector.clone(), config.timeout, None));
+        .with_http_client(DiagnosedClient {
+            inner: HyperClient::new(connector.clone(), config.timeout, None),
+            cause: Arc::clone(cause),
+        });
     match config.compression {
         Some(Compression::Gzip) => builder.with_compression(opentelemetry_otlp::Compression::Gzip),
         None => builder,
@@ -225,4 +286,74 @@ fn without_tls(signal: Signal, config: &OtlpConfig, warnings: &mut Vec<Warning>)
         return false;
     }
     true
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use std::time::Duration;
+
+    use tracewire_testing::{FakeCollector, TestCertificateAuthority};
+
+    use super::*;
+
+    fn http_config(endpoint: String) -> OtlpConfig {
+        OtlpConfig {
+            protocol: Protocol::HttpProtobuf,
+            endpoint,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            compression: None,
+            certificate: None,
+            client_certificate: None,
+            client_key: None,
+        }
+    }
+
+    /// The client of an OTLP/HTTP transport and the place it keeps failure causes.
+    fn client(config: &OtlpConfig) -> Result<DiagnosedClient, &'static str> {
+        let mut warnings = Vec::new();
+        match Transport::resolve(Signal::Traces, config, &mut warnings) {
+            Some(Transport::Http(connector, cause)) => Ok(DiagnosedClient {
+                inner: HyperClient::new(connector, config.timeout, None),
+                cause,
+            }),
+            _ => Err("no HTTP transport"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_is_named_as_the_cause()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let ca = TestCertificateAuthority::new("a CA nobody trusts");
+        let server = ca.server_certificate();
+        let collector = FakeCollector::builder()
+            .http()
+            .tls(server.certificate_pem(), server.private_key_pem())
+            .start()
+            .await?;
+        // No CERTIFICATE variable: the platform's roots, which do not include the test CA.
+        let client = client(&http_config(collector.traces_endpoint()))?;
+        let request = Request::post(collector.traces_endpoint()).body(Bytes::new())?;
+        assert!(client.send_bytes(request).await.is_err());
+        let cause = client.cause.take().ok_or("no cause recorded")?;
+        assert!(cause.contains("invalid peer certificate"), "{cause}");
+        assert_eq!(client.cause.take(), None, "a cause is reported once");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_successful_request_records_no_cause() -> Result<(), Box<dyn std::error::Error>> {
+        let collector = FakeCollector::start_http().await?;
+        let client = client(&http_config(collector.traces_endpoint()))?;
+        let request = Request::post(collector.traces_endpoint())
+            .header("content-type", "application/x-protobuf")
+            .body(Bytes::new())?;
+        let response = client
+            .send_bytes(request)
+            .await
+            .map_err(|error| error.to_string())?;
+        assert_eq!(response.status(), 200);
+        assert_eq!(client.cause.take(), None);
+        Ok(())
+    }
 }

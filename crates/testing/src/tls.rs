@@ -84,7 +84,9 @@ impl TestCertificateAuthority {
         usage: ExtendedKeyUsagePurpose,
     ) -> TestCertificate {
         let issued = CertificateParams::new(subject_alt_names).and_then(|mut params| {
-            params.distinguished_name.push(DnType::CommonName, common_name);
+            params
+                .distinguished_name
+                .push(DnType::CommonName, common_name);
             params.extended_key_usages = vec![usage];
             params.use_authority_key_identifier_extension = true;
             let key = generate_key()?;
@@ -94,7 +96,9 @@ impl TestCertificateAuthority {
                 private_key_pem: key.serialize_pem(),
             })
         });
-        issued.unwrap_or_else(|error| panic!("cannot issue a certificate for {common_name:?}: {error}"))
+        issued.unwrap_or_else(|error| {
+            panic!("cannot issue a certificate for {common_name:?}: {error}")
+        })
     }
 }
 

@@ -389,7 +389,8 @@ async fn http_rejects_what_it_cannot_handle() -> Result<(), Box<dyn std::error::
     let unsupported = exchange(&mut stream, text, b"{}").await?;
     assert_eq!(unsupported.status, 415);
 
-    let json = "POST /v1/traces HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n";
+    let json =
+        "POST /v1/traces HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n";
     let not_json = exchange(&mut stream, json, b"{oops").await?;
     assert_eq!(not_json.status, 400);
 
@@ -472,8 +473,14 @@ async fn http_decodes_otlp_json_as_the_specification_writes_it()
             0xc6, 0x0c
         ]
     );
-    assert_eq!(span.span_id, [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]);
-    assert_eq!(span.parent_span_id, [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x73]);
+    assert_eq!(
+        span.span_id,
+        [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]
+    );
+    assert_eq!(
+        span.parent_span_id,
+        [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x73]
+    );
     assert_eq!(span.kind, 2);
     assert_eq!(span.start_time_unix_nano, 1_544_712_660_000_000_000);
     assert_eq!(span.end_time_unix_nano, 1_544_712_661_000_000_000);
@@ -512,7 +519,11 @@ async fn tls_collectors_need_a_certificate_and_enforce_client_auth()
         .client_auth(&ca.certificate_pem())
         .start()
         .await?;
-    assert!(collector.traces_endpoint().starts_with("https://127.0.0.1:"));
+    assert!(
+        collector
+            .traces_endpoint()
+            .starts_with("https://127.0.0.1:")
+    );
     // A plain-text request is not a TLS handshake: refused and counted.
     let mut plain = connect(&collector).await?;
     let traces = trace_request("svc", &["span"]).encode_to_vec();

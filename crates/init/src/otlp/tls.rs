@@ -60,6 +60,7 @@ pub(super) fn transport(
                 .https_or_http()
                 .enable_all_versions()
                 .build(),
+            Arc::default(),
         )),
         Err(error) => {
             warnings.push(Warning::new(

@@ -89,10 +89,7 @@ pub(super) async fn handle(request: Request<Incoming>, store: &Store) -> Respons
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            return reject(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body too large or cut short",
-            );
+            return reject(StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut short");
         }
     };
     let export = match path {

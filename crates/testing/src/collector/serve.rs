@@ -77,11 +77,8 @@ async fn connection(
     store: Arc<Store>,
 ) {
     let service_store = Arc::clone(&store);
-    let service = service_fn(move |request| {
-        handler
-            .clone()
-            .handle(request, Arc::clone(&service_store))
-    });
+    let service =
+        service_fn(move |request| handler.clone().handle(request, Arc::clone(&service_store)));
     let server = auto::Builder::new(TokioExecutor::new());
     // A connection that fails mid-request only loses that request; the client sees the error.
     let _served = match tls {
