@@ -127,59 +127,35 @@ pub(crate) trait OtlpExporter: Sized {
     ) -> Result<Self, ExporterBuildError>;
 }
 
-impl OtlpExporter for SpanExporter {
-    fn build(
-        config: &OtlpConfig,
-        _: Temporality,
-        transport: &Transport,
-    ) -> Result<Self, ExporterBuildError> {
-        match transport {
-            Transport::Http(connector, cause) => http_config(
-                SpanExporter::builder().with_http(),
-                config,
-                connector,
-                cause,
-            )
-            .build(),
-            Transport::Grpc { .. } => {
-                tonic_config(SpanExporter::builder().with_tonic(), config, transport).build()
+/// One [`OtlpExporter`] impl per signal: `$builder` starts the signal's exporter builder (with the
+/// temporality, for metrics), then the transport decides between OTLP/HTTP and gRPC.
+macro_rules! otlp_exporter {
+    ($exporter:ty, |$temporality:pat_param| $builder:expr) => {
+        impl OtlpExporter for $exporter {
+            fn build(
+                config: &OtlpConfig,
+                $temporality: Temporality,
+                transport: &Transport,
+            ) -> Result<Self, ExporterBuildError> {
+                let builder = $builder;
+                match transport {
+                    Transport::Http(connector, cause) => {
+                        http_config(builder.with_http(), config, connector, cause).build()
+                    }
+                    Transport::Grpc { .. } => {
+                        tonic_config(builder.with_tonic(), config, transport).build()
+                    }
+                }
             }
         }
-    }
+    };
 }
 
-impl OtlpExporter for MetricExporter {
-    fn build(
-        config: &OtlpConfig,
-        temporality: Temporality,
-        transport: &Transport,
-    ) -> Result<Self, ExporterBuildError> {
-        let builder = MetricExporter::builder().with_temporality(temporality);
-        match transport {
-            Transport::Http(connector, cause) => {
-                http_config(builder.with_http(), config, connector, cause).build()
-            }
-            Transport::Grpc { .. } => tonic_config(builder.with_tonic(), config, transport).build(),
-        }
-    }
-}
-
-impl OtlpExporter for LogExporter {
-    fn build(
-        config: &OtlpConfig,
-        _: Temporality,
-        transport: &Transport,
-    ) -> Result<Self, ExporterBuildError> {
-        match transport {
-            Transport::Http(connector, cause) => {
-                http_config(LogExporter::builder().with_http(), config, connector, cause).build()
-            }
-            Transport::Grpc { .. } => {
-                tonic_config(LogExporter::builder().with_tonic(), config, transport).build()
-            }
-        }
-    }
-}
+otlp_exporter!(SpanExporter, |_| SpanExporter::builder());
+otlp_exporter!(MetricExporter, |temporality| {
+    MetricExporter::builder().with_temporality(temporality)
+});
+otlp_exporter!(LogExporter, |_| LogExporter::builder());
 
 fn tonic_config<B: WithExportConfig + WithTonicConfig>(
     builder: B,

@@ -98,53 +98,79 @@ impl Transport {
     }
 }
 
-/// The variables of an export to `collector` over `transport`, plus `extra`.
-fn tls_vars(
+/// What an export must come to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Every signal arrives, with no handshake refused.
+    Delivered,
+    /// The handshake is refused: nothing arrives, and the failure is reported.
+    Refused,
+}
+
+/// Starts a TLS collector for `transport` (server certificate from `server_ca`, mTLS with
+/// `client_ca`), exports to it with the variables `extra`, and checks the `outcome`.
+async fn export(
     transport: Transport,
-    collector: &FakeCollector,
+    server_ca: &TestCertificateAuthority,
+    client_ca: Option<&TestCertificateAuthority>,
     extra: &[(&str, &str)],
-) -> Vec<(String, String)> {
+    outcome: Outcome,
+) -> TestResult {
+    let collector = transport.collector(server_ca, client_ca).await?;
     let endpoint = collector.endpoint();
+    assert!(endpoint.starts_with("https://"), "{endpoint}");
     let mut pairs = vec![
         ("OTEL_SERVICE_NAME", "e2e-service"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", transport.protocol()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
     ];
     pairs.extend_from_slice(extra);
-    vars(&pairs)
-}
-
-/// Exports one of each signal and checks that all of it arrived.
-async fn export_and_check(
-    collector: &FakeCollector,
-    settings: Vec<(String, String)>,
-) -> TestResult {
-    let guard = init(settings)?;
+    if outcome == Outcome::Refused {
+        // One span is enough to be refused.
+        pairs.extend([
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ]);
+    }
+    let guard = init(vars(&pairs))?;
     assert!(guard.warnings().is_empty(), "{:?}", guard.warnings());
     let trace_id = emit(&guard)?;
     let report = shutdown(guard).await?;
-    assert!(report.is_clean(), "{report}");
-    assert_eq!(report.spans.exported, 1, "{report}");
-    check_collector(collector, &trace_id).await?;
-    assert_eq!(collector.tls_failures(), 0);
+    match outcome {
+        Outcome::Delivered => {
+            assert!(report.is_clean(), "{report}");
+            assert_eq!(report.spans.exported, 1, "{report}");
+            check_collector(&collector, &trace_id).await?;
+            assert_eq!(collector.tls_failures(), 0);
+            let headers = collector.last_headers().ok_or("no request")?;
+            let content_type = headers.get("content-type").map(|value| value.as_bytes());
+            assert_eq!(content_type, Some(transport.content_type().as_bytes()));
+        }
+        Outcome::Refused => {
+            // Reported as a failed export (the shutdown report counts it), refused by the
+            // collector during the handshake, and nothing arrived.
+            assert!(!report.is_clean(), "{report}");
+            assert_eq!(report.spans.exported, 0, "{report}");
+            assert!(report.spans.failed >= 1, "{report}");
+            assert!(collector.wait_for_tls_failures(1, WAIT).await >= 1);
+            assert_eq!(collector.requests(), 0);
+        }
+    }
     Ok(())
 }
 
-/// Exports a span that cannot be delivered, and checks that the failure is reported (the
-/// shutdown report counts it) and that the collector refused the handshake.
-async fn export_and_expect_refusal(
-    collector: &FakeCollector,
-    settings: Vec<(String, String)>,
+/// [`export`] over every transport, naming the transport in a failure.
+async fn export_over_each_transport(
+    server_ca: &TestCertificateAuthority,
+    client_ca: Option<&TestCertificateAuthority>,
+    extra: &[(&str, &str)],
+    outcome: Outcome,
 ) -> TestResult {
-    let guard = init(settings)?;
-    assert!(guard.warnings().is_empty(), "{:?}", guard.warnings());
-    emit(&guard)?;
-    let report = shutdown(guard).await?;
-    assert!(!report.is_clean(), "{report}");
-    assert_eq!(report.spans.exported, 0, "{report}");
-    assert!(report.spans.failed >= 1, "{report}");
-    assert!(collector.wait_for_tls_failures(1, WAIT).await >= 1);
-    assert!(collector.spans().is_empty());
+    for transport in Transport::ALL {
+        export(transport, server_ca, client_ca, extra, outcome)
+            .await
+            .map_err(|error| format!("{transport:?}, expecting {outcome:?}: {error}"))?;
+    }
     Ok(())
 }
 
@@ -153,22 +179,8 @@ async fn every_signal_arrives_over_tls_with_a_custom_ca() -> TestResult {
     let ca = TestCertificateAuthority::new("tracewire test CA");
     let files = PemFiles::new()?;
     let ca_file = files.write("ca.pem", &ca.certificate_pem())?;
-    for transport in Transport::ALL {
-        let collector = transport.collector(&ca, None).await?;
-        assert!(collector.endpoint().starts_with("https://"));
-        let settings = tls_vars(
-            transport,
-            &collector,
-            &[("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca_file)],
-        );
-        export_and_check(&collector, settings)
-            .await
-            .map_err(|error| format!("{transport:?}: {error}"))?;
-        let headers = collector.last_headers().ok_or("no request")?;
-        let content_type = headers.get("content-type").map(|value| value.as_bytes());
-        assert_eq!(content_type, Some(transport.content_type().as_bytes()));
-    }
-    Ok(())
+    let trust = [("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.as_str())];
+    export_over_each_transport(&ca, None, &trust, Outcome::Delivered).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,22 +189,8 @@ async fn a_collector_signed_by_another_ca_is_refused_without_a_panic() -> TestRe
     let other = TestCertificateAuthority::new("the collector's CA");
     let files = PemFiles::new()?;
     let ca_file = files.write("ca.pem", &trusted.certificate_pem())?;
-    for transport in Transport::ALL {
-        let collector = transport.collector(&other, None).await?;
-        let settings = tls_vars(
-            transport,
-            &collector,
-            &[
-                ("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca_file),
-                ("OTEL_METRICS_EXPORTER", "none"),
-                ("OTEL_LOGS_EXPORTER", "none"),
-            ],
-        );
-        export_and_expect_refusal(&collector, settings)
-            .await
-            .map_err(|error| format!("{transport:?}: {error}"))?;
-    }
-    Ok(())
+    let trust = [("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.as_str())];
+    export_over_each_transport(&other, None, &trust, Outcome::Refused).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,36 +199,16 @@ async fn mtls_accepts_the_client_certificate_and_refuses_its_absence() -> TestRe
     let files = PemFiles::new()?;
     let ca_file = files.write("ca.pem", &ca.certificate_pem())?;
     let (certificate, key) = files.client(&ca.client_certificate("checkout"))?;
-    for transport in Transport::ALL {
-        let collector = transport.collector(&ca, Some(&ca)).await?;
-        let settings = tls_vars(
-            transport,
-            &collector,
-            &[
-                ("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca_file),
-                ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &certificate),
-                ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key),
-            ],
-        );
-        export_and_check(&collector, settings)
-            .await
-            .map_err(|error| format!("{transport:?} with a client certificate: {error}"))?;
-
-        let collector = transport.collector(&ca, Some(&ca)).await?;
-        let settings = tls_vars(
-            transport,
-            &collector,
-            &[
-                ("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca_file),
-                ("OTEL_METRICS_EXPORTER", "none"),
-                ("OTEL_LOGS_EXPORTER", "none"),
-            ],
-        );
-        export_and_expect_refusal(&collector, settings)
-            .await
-            .map_err(|error| format!("{transport:?} without a client certificate: {error}"))?;
-    }
-    Ok(())
+    let with_certificate = [
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.as_str()),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            certificate.as_str(),
+        ),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key.as_str()),
+    ];
+    export_over_each_transport(&ca, Some(&ca), &with_certificate, Outcome::Delivered).await?;
+    export_over_each_transport(&ca, Some(&ca), &with_certificate[..1], Outcome::Refused).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,19 +218,22 @@ async fn a_client_certificate_from_another_ca_is_refused() -> TestResult {
     let files = PemFiles::new()?;
     let ca_file = files.write("ca.pem", &ca.certificate_pem())?;
     let (certificate, key) = files.client(&stranger.client_certificate("intruder"))?;
-    let collector = Transport::HttpProtobuf.collector(&ca, Some(&ca)).await?;
-    let settings = tls_vars(
+    let settings = [
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.as_str()),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            certificate.as_str(),
+        ),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key.as_str()),
+    ];
+    export(
         Transport::HttpProtobuf,
-        &collector,
-        &[
-            ("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca_file),
-            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &certificate),
-            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key),
-            ("OTEL_METRICS_EXPORTER", "none"),
-            ("OTEL_LOGS_EXPORTER", "none"),
-        ],
-    );
-    export_and_expect_refusal(&collector, settings).await
+        &ca,
+        Some(&ca),
+        &settings,
+        Outcome::Refused,
+    )
+    .await
 }
 
 /// The warnings about the file `value` of `variable`.
