@@ -36,7 +36,14 @@ pub(crate) fn run() -> Result<(), String> {
                     features,
                 ],
                 &[],
-            )?;
+            )
+            .map_err(|error| {
+                // The usual cause: tracewire-init gained a dependency the fixture's lock lacks.
+                format!(
+                    "{error}\nif its lock file is out of date, refresh it with \
+                     `cargo update -p tracewire-init --manifest-path {manifest}` and commit it"
+                )
+            })?;
         }
     }
     Ok(())
