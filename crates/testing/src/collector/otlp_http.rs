@@ -129,7 +129,56 @@ fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Respons
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn any_content_type_is_matched_by_its_media_type_alone(
+            media_type in "[a-zA-Z/+.-]{0,24}",
+            parameters in "(;[ a-z=0-9-]{0,12}){0,2}",
+        ) {
+            let expected = if media_type.eq_ignore_ascii_case(PROTOBUF) {
+                Some(Encoding::Protobuf)
+            } else if media_type.eq_ignore_ascii_case(JSON) {
+                Some(Encoding::Json)
+            } else {
+                None
+            };
+            prop_assert_eq!(Encoding::of(&format!("{media_type}{parameters}")), expected);
+        }
+
+        #[test]
+        fn any_body_decodes_or_is_refused_without_a_panic(
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            for encoding in [Encoding::Protobuf, Encoding::Json] {
+                // Only the outcome's existence matters: a panic would fail the test.
+                let _outcome = encoding.decode::<ExportTraceServiceRequest>(&body);
+            }
+        }
+
+        #[test]
+        fn protobuf_bodies_round_trip(names in proptest::collection::vec("[a-z /{}]{0,16}", 0..4)) {
+            use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+            let spans = names.iter().map(|name| Span { name: name.clone(), ..Default::default() });
+            let request = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans { spans: spans.collect(), ..Default::default() }],
+                    ..Default::default()
+                }],
+            };
+            let decoded: ExportTraceServiceRequest =
+                Encoding::Protobuf.decode(&request.encode_to_vec()).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(&decoded, &request);
+            let json = serde_json::to_vec(&request).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let decoded: ExportTraceServiceRequest =
+                Encoding::Json.decode(&json).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(decoded, request);
+        }
+    }
 
     #[test]
     fn content_types_are_matched_by_media_type() {
