@@ -145,6 +145,11 @@ async fn export(
             let headers = collector.last_headers().ok_or("no request")?;
             let content_type = headers.get("content-type").map(|value| value.as_bytes());
             assert_eq!(content_type, Some(transport.content_type().as_bytes()));
+            // ALPN agreed on HTTP/2, for OTLP/HTTP too.
+            assert_eq!(
+                collector.last_http_version(),
+                Some(tonic::codegen::http::Version::HTTP_2)
+            );
         }
         Outcome::Refused => {
             // Reported as a failed export (the shutdown report counts it), refused by the

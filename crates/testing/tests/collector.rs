@@ -142,6 +142,7 @@ async fn grpc_records_spans_and_metadata() -> Result<(), Box<dyn std::error::Err
         headers.get("content-type").map(|value| value.as_bytes()),
         Some(&b"application/grpc"[..])
     );
+    assert_eq!(collector.last_http_version(), Some(http::Version::HTTP_2));
 
     collector.reset();
     assert!(collector.spans().is_empty());
@@ -320,6 +321,7 @@ async fn http_records_exports_on_a_keep_alive_connection() -> Result<(), Box<dyn
         Some("application/x-protobuf")
     );
     assert_eq!(response.header("connection"), None);
+    assert_eq!(collector.last_http_version(), Some(http::Version::HTTP_11));
     ExportTraceServiceResponse::decode(response.body.as_slice())?;
     let headers = collector.last_headers().ok_or("no headers recorded")?;
     assert_eq!(

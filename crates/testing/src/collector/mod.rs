@@ -296,6 +296,12 @@ impl FakeCollector {
         self.store.lock().last_headers.clone()
     }
 
+    /// The HTTP version of the most recent request, accepted or not: HTTP/2 for gRPC, and for
+    /// OTLP/HTTP whatever the client chose (over TLS, ALPN offers `h2` first).
+    pub fn last_http_version(&self) -> Option<http::Version> {
+        self.store.lock().last_version
+    }
+
     /// The number of TLS handshakes the server refused or that failed (e.g. a client that does
     /// not trust the server's CA, or one without an acceptable certificate under mTLS).
     pub fn tls_failures(&self) -> usize {
@@ -403,6 +409,7 @@ struct Received {
     logs: Vec<ResourceLogs>,
     requests: usize,
     last_headers: Option<HeaderMap>,
+    last_version: Option<http::Version>,
     tls_failures: usize,
 }
 
@@ -432,6 +439,10 @@ impl Store {
             }
         }
         self.changed.notify_waiters();
+    }
+
+    fn request(&self, version: http::Version) {
+        self.lock().last_version = Some(version);
     }
 
     fn tls_failure(&self) {

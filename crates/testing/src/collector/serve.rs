@@ -36,6 +36,7 @@ impl Handler {
         request: http::Request<Incoming>,
         store: Arc<Store>,
     ) -> Result<http::Response<Body>, Infallible> {
+        store.request(request.version());
         match self {
             Self::Grpc(routes) => routes.oneshot(request).await,
             Self::Http => Ok(otlp_http::handle(request, &store).await.map(Body::new)),
