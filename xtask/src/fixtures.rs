@@ -7,9 +7,14 @@ use crate::{cargo, metadata, workspace_root};
 /// Each fixture and the `--features` values it is built with, one build per value.
 const FIXTURES: &[(&str, &[&str])] = &[(
     // tracewire-init beside opentelemetry-otlp at its defaults (reqwest-blocking-client), with
-    // grpc-tonic, and with both.
+    // grpc-tonic, and with both; then the defaults without tracewire-init's TLS.
     "otlp-defaults",
-    &["defaults", "grpc-tonic", "defaults,grpc-tonic"],
+    &[
+        "tls,defaults",
+        "tls,grpc-tonic",
+        "tls,defaults,grpc-tonic",
+        "defaults",
+    ],
 )];
 
 pub(crate) fn run() -> Result<(), String> {
