@@ -3,6 +3,8 @@
 //! - `cargo xtask ci`: format check, clippy with warnings denied, the test suite (nextest when
 //!   installed, else `cargo test`), doc tests, and rustdoc with warnings denied.
 //! - `cargo xtask deny`: supply-chain checks with cargo-deny (installed on first use).
+//! - `cargo xtask fixtures`: builds the fixture applications of `xtask/fixtures/` (each its own
+//!   workspace) in every feature combination they must support.
 //! - `cargo xtask matrix`: each crate's tests against each dependency version of
 //!   `xtask/matrix.toml`, written to COMPATIBILITY.md and COMPATIBILITY.json.
 //! - `cargo xtask bench`: the overhead benchmarks, written to BENCHMARKS.md.
@@ -12,6 +14,7 @@
 mod bench;
 mod ci;
 mod deny;
+mod fixtures;
 mod instructions;
 mod matrix;
 mod semver;
@@ -27,6 +30,8 @@ const USAGE: &str = "usage: cargo xtask <task> [options]
 tasks:
   ci                          fmt check, clippy (-D warnings), tests, doc tests, rustdoc (-D warnings)
   deny                        cargo deny check bans licenses sources (installs cargo-deny if missing)
+  fixtures                    build the fixture applications of xtask/fixtures/ in each feature
+                              combination they must support (own workspaces, own lock files)
   matrix [--quick] [CRATE..]  test each crate against the dependency versions of xtask/matrix.toml,
                               write COMPATIBILITY.md/.json, check the declared version ranges
                               (--quick: lowest and highest version per dependency only;
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("ci") => ci::run(),
         Some("deny") => deny::run(),
+        Some("fixtures") => fixtures::run(),
         Some("matrix") => matrix::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("instructions") => instructions::run(&rest),

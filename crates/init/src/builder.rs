@@ -25,7 +25,7 @@ use crate::config::{Config, ExporterKind, Overrides, Protocol, SamplerConfig, Si
 use crate::console::{Console, ConsoleOutput};
 use crate::env::EnvSource;
 use crate::guard::TelemetryGuard;
-use crate::otlp::{OtlpExporter, tls_warnings};
+use crate::otlp::{OtlpExporter, Transport};
 use crate::pipeline::{
     BoundedSpanProcessor, ExportContext, Exporting, FAILURE_NOTICE_INTERVAL, FailureNotice, Sink,
     SpanStats, duration_histogram, register_span_metrics,
@@ -516,6 +516,7 @@ impl Pipelines<'_> {
     ) -> Vec<(&'static str, Exporting<Sink<E>>)> {
         let mut built = Vec::new();
         for kind in self.config.exporters(signal) {
+            let mut cause = None;
             let (name, destination, sink) = match kind {
                 ExporterKind::Console => (
                     "console",
@@ -524,9 +525,14 @@ impl Pipelines<'_> {
                 ),
                 ExporterKind::Otlp => {
                     let otlp = self.config.otlp(signal);
-                    self.warnings.extend(tls_warnings(signal, otlp));
-                    match E::build(otlp, self.config.temporality) {
-                        Ok(exporter) => ("otlp", otlp.endpoint.clone(), Sink::Otlp(exporter)),
+                    let Some(transport) = Transport::resolve(signal, otlp, self.warnings) else {
+                        continue;
+                    };
+                    match E::build(otlp, self.config.temporality, &transport) {
+                        Ok(exporter) => {
+                            cause = transport.failure_cause();
+                            ("otlp", otlp.endpoint.clone(), Sink::Otlp(exporter))
+                        }
                         Err(error) => {
                             self.warnings.push(Warning::new(
                                 &format!(
@@ -555,6 +561,7 @@ impl Pipelines<'_> {
                         destination,
                         stats: None,
                         notice: Arc::clone(&self.notice),
+                        cause,
                         duration: Arc::clone(&self.duration),
                     },
                 },

@@ -94,11 +94,21 @@ pub enum ExporterKind {
 
 /// The OTLP transport, from `OTEL_EXPORTER_OTLP[_SIGNAL]_PROTOCOL`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Protocol {
     /// `grpc`.
     Grpc,
     /// `http/protobuf` (the specification's default).
     HttpProtobuf,
+    /// `http/json`: OTLP/HTTP with JSON bodies.
+    HttpJson,
+}
+
+impl Protocol {
+    /// Whether this is one of the OTLP/HTTP protocols (endpoints end in `v1/<signal>`).
+    pub fn is_http(self) -> bool {
+        matches!(self, Self::HttpProtobuf | Self::HttpJson)
+    }
 }
 
 /// OTLP payload compression, from `OTEL_EXPORTER_OTLP[_SIGNAL]_COMPRESSION`.
@@ -122,7 +132,8 @@ pub struct OtlpConfig {
     pub timeout: Duration,
     /// The compression, `None` for none.
     pub compression: Option<Compression>,
-    /// PEM file of the CA that signs the collector's certificate.
+    /// PEM file of the CA certificates trusted for the collector's certificate, instead of the
+    /// platform's root certificates.
     pub certificate: Option<PathBuf>,
     /// PEM file of the client certificate, for mTLS.
     pub client_certificate: Option<PathBuf>,
@@ -692,16 +703,7 @@ fn otlp(r: &mut Reader<'_>, signal: Signal, overrides: &Overrides) -> OtlpConfig
         match value.to_ascii_lowercase().as_str() {
             "grpc" => Protocol::Grpc,
             "http/protobuf" => Protocol::HttpProtobuf,
-            "http/json" => {
-                r.warn(
-                    &name,
-                    &value,
-                    WarningKind::Unsupported,
-                    "OTLP/JSON is not supported",
-                    "http/protobuf",
-                );
-                Protocol::HttpProtobuf
-            }
+            "http/json" => Protocol::HttpJson,
             _ => {
                 r.warn(
                     &name,
@@ -810,13 +812,17 @@ fn endpoint(
     insecure: bool,
     overrides: &Overrides,
 ) -> String {
-    let default_base = match protocol {
-        Protocol::Grpc => "http://localhost:4317",
-        Protocol::HttpProtobuf => "http://localhost:4318",
+    let default_base = if protocol.is_http() {
+        "http://localhost:4318"
+    } else {
+        "http://localhost:4317"
     };
-    let for_base = |base: &str| match protocol {
-        Protocol::Grpc => base.to_owned(),
-        Protocol::HttpProtobuf => format!("{}/v1/{}", base.trim_end_matches('/'), signal.name()),
+    let for_base = |base: &str| {
+        if protocol.is_http() {
+            format!("{}/v1/{}", base.trim_end_matches('/'), signal.name())
+        } else {
+            base.to_owned()
+        }
     };
     let specific = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.upper());
     let generic = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -842,7 +848,7 @@ fn endpoint(
         Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
             if is_base {
                 for_base(&with_scheme)
-            } else if protocol == Protocol::HttpProtobuf && !has_path(&with_scheme) {
+            } else if protocol.is_http() && !has_path(&with_scheme) {
                 format!("{with_scheme}/")
             } else {
                 with_scheme

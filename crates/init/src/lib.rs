@@ -28,8 +28,8 @@
 //! - logs: `tracing` events become OpenTelemetry log records carrying the current span's ids,
 //!   and a `fmt` layer whose lines end with `trace_id=… span_id=…`;
 //! - exporters per `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `console`, `none`): OTLP
-//!   over gRPC or HTTP/protobuf with endpoint, headers, timeout, gzip and (feature `tls`, gRPC)
-//!   certificates;
+//!   over gRPC, HTTP/protobuf or HTTP/JSON with endpoint, headers, timeout, gzip and TLS (the
+//!   default feature `tls`: rustls, the platform's roots or a custom CA, mTLS);
 //! - the propagator from `OTEL_PROPAGATORS`, installed with
 //!   [`tracewire_core::propagation::install_global`];
 //! - the global `tracing` subscriber, tracer provider and meter provider.

@@ -136,16 +136,18 @@ impl FailureNotice {
         }
     }
 
-    fn report(&self, signal: Signal, destination: &str, error: &OTelSdkError) {
+    fn report(&self, signal: Signal, destination: &str, error: &OTelSdkError, cause: Option<&str>) {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         if last.is_some_and(|at| at.elapsed() < self.interval) {
             return;
         }
         *last = Some(Instant::now());
         drop(last);
+        let cause = cause.map(|cause| format!(" ({cause})")).unwrap_or_default();
         crate::report::export_failure(&format!(
-            "cannot export {signal} to {destination}: {error}; the data is dropped and the \
-             application is not slowed down (repeated failures are reported at most every {} s)",
+            "cannot export {signal} to {destination}: {error}{cause}; the data is dropped and \
+             the application is not slowed down (repeated failures are reported at most every \
+             {} s)",
             self.interval.as_secs()
         ));
     }
@@ -160,6 +162,8 @@ pub(crate) struct ExportContext {
     pub(crate) destination: String,
     pub(crate) stats: Option<Arc<SpanStats>>,
     pub(crate) notice: Arc<FailureNotice>,
+    /// Where the transport keeps the cause of a failure its exporter does not report.
+    pub(crate) cause: Option<Arc<crate::otlp::FailureCause>>,
     /// Set once the meter provider exists (it is built after its own exporters).
     pub(crate) duration: Arc<OnceLock<Histogram<f64>>>,
 }
@@ -198,7 +202,9 @@ impl ExportContext {
                 if let Some(stats) = &self.stats {
                     stats.failed.fetch_add(count, Ordering::Relaxed);
                 }
-                self.notice.report(self.signal, &self.destination, error);
+                let cause = self.cause.as_ref().and_then(|cause| cause.take());
+                self.notice
+                    .report(self.signal, &self.destination, error, cause.as_deref());
             }
         }
         result

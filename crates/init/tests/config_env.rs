@@ -530,14 +530,33 @@ fn protocols_per_signal() {
     assert_eq!(config.logs_otlp.protocol, Protocol::HttpProtobuf);
     assert_eq!(config.logs_otlp.endpoint, "http://localhost:4318/v1/logs");
 
-    let (config, warning) = resolve_warning(
-        &[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")],
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        WarningKind::Unsupported,
+    let (config, warnings) = resolve(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "HTTP/JSON"),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector.example:443",
+        ),
+    ]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.traces_otlp.protocol, Protocol::HttpJson);
+    assert!(config.traces_otlp.protocol.is_http());
+    assert_eq!(
+        config.traces_otlp.endpoint,
+        "https://collector.example:443/v1/traces"
     );
-    assert_eq!(config.traces_otlp.protocol, Protocol::HttpProtobuf);
-    assert_eq!(warning.fallback, "http/protobuf");
+    assert_eq!(config.metrics_otlp.protocol, Protocol::HttpProtobuf);
+    let (config, _) = resolve(&[("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json")]);
+    assert_eq!(config.logs_otlp.endpoint, "http://localhost:4318/v1/logs");
+    let (config, _) = resolve(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "https://metrics:4318",
+        ),
+    ]);
+    assert_eq!(config.metrics_otlp.endpoint, "https://metrics:4318/");
     let (config, warnings) = resolve(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]);
+    assert_eq!(warnings[0].fallback, "http/protobuf");
     // Each signal reads the generic variable, but the same warning is reported once.
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings.iter().all(|w| w.kind == WarningKind::Unknown));
@@ -625,6 +644,63 @@ fn timeouts_compression_and_certificates() {
         &[("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/etc/client.key")],
         "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
         WarningKind::Conflict,
+    );
+}
+
+#[test]
+fn certificate_variables_per_signal_win_over_the_generic_ones() {
+    let (config, warnings) = resolve(&[
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+        ("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "/etc/logs-ca.pem"),
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/client.pem"),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/client.key"),
+        ("OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "/etc/metrics.key"),
+    ]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let path = |p: &str| Some(std::path::PathBuf::from(p));
+    assert_eq!(config.traces_otlp.certificate, path("/etc/ca.pem"));
+    assert_eq!(config.logs_otlp.certificate, path("/etc/logs-ca.pem"));
+    assert_eq!(config.logs_otlp.client_certificate, path("/etc/client.pem"));
+    assert_eq!(config.traces_otlp.client_key, path("/etc/client.key"));
+    assert_eq!(config.metrics_otlp.client_key, path("/etc/metrics.key"));
+}
+
+#[test]
+fn insecure_only_decides_the_scheme_of_a_grpc_endpoint_without_one() {
+    let grpc = |endpoint: &str, insecure: &str| {
+        let (config, warnings) = resolve(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", insecure),
+        ]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        config.traces_otlp.endpoint
+    };
+    assert_eq!(grpc("collector:4317", "false"), "https://collector:4317");
+    assert_eq!(grpc("collector:4317", "true"), "http://collector:4317");
+    // An explicit scheme wins over the variable.
+    assert_eq!(
+        grpc("https://collector:4317", "true"),
+        "https://collector:4317"
+    );
+    assert_eq!(
+        grpc("http://collector:4317", "false"),
+        "http://collector:4317"
+    );
+    // The generic variable applies to every signal.
+    let (config, _) = resolve(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+    ]);
+    assert_eq!(config.logs_otlp.endpoint, "http://collector:4317");
+    resolve_warning(
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "yes"),
+        ],
+        "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+        WarningKind::InvalidBoolean,
     );
 }
 

@@ -9,8 +9,9 @@
 //! * [`Metrics`]: typed views over histograms and sums, with helpers that prove units, bucket
 //!   boundaries and the exact set of attribute keys (to catch high-cardinality attributes).
 //! * [`render_tree`]: an indented, per-trace span tree, deterministic when durations are hidden.
-//! * [`FakeCollector`]: a real OTLP server on loopback (gRPC, or HTTP/protobuf) that records every
-//!   export, for end-to-end tests of exporter configuration.
+//! * [`FakeCollector`]: a real OTLP server on loopback (gRPC, or HTTP with protobuf or JSON bodies,
+//!   optionally over TLS or mTLS) that records every export, for end-to-end tests of exporter
+//!   configuration; [`TestCertificateAuthority`] issues its certificates at test time.
 //! * [`w3c`]: the W3C Trace Context Level 2 cases every adapter runs through one hop of a
 //!   service (incoming request, server span, client call, outgoing headers).
 //!
@@ -40,13 +41,15 @@ mod capture;
 mod collector;
 mod metrics;
 mod spans;
+mod tls;
 mod tree;
 pub mod w3c;
 
 pub use capture::TelemetryCapture;
-pub use collector::FakeCollector;
+pub use collector::{FakeCollector, FakeCollectorBuilder};
 pub use metrics::{HistogramPoint, HistogramView, Metrics, SumPoint, SumView};
 pub use spans::{SpanView, Spans};
+pub use tls::{TestCertificate, TestCertificateAuthority};
 pub use tree::{TreeOptions, render_tree};
 
 /// Compiles and runs the README's example as a doc test.

@@ -142,6 +142,7 @@ async fn grpc_records_spans_and_metadata() -> Result<(), Box<dyn std::error::Err
         headers.get("content-type").map(|value| value.as_bytes()),
         Some(&b"application/grpc"[..])
     );
+    assert_eq!(collector.last_http_version(), Some(http::Version::HTTP_2));
 
     collector.reset();
     assert!(collector.spans().is_empty());
@@ -320,6 +321,7 @@ async fn http_records_exports_on_a_keep_alive_connection() -> Result<(), Box<dyn
         Some("application/x-protobuf")
     );
     assert_eq!(response.header("connection"), None);
+    assert_eq!(collector.last_http_version(), Some(http::Version::HTTP_11));
     ExportTraceServiceResponse::decode(response.body.as_slice())?;
     let headers = collector.last_headers().ok_or("no headers recorded")?;
     assert_eq!(
@@ -385,10 +387,14 @@ async fn http_rejects_what_it_cannot_handle() -> Result<(), Box<dyn std::error::
     .await?;
     assert_eq!(not_found.status, 404);
 
-    let json =
-        "POST /v1/traces HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n";
-    let unsupported = exchange(&mut stream, json, b"{}").await?;
+    let text = "POST /v1/traces HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n";
+    let unsupported = exchange(&mut stream, text, b"{}").await?;
     assert_eq!(unsupported.status, 415);
+
+    let json =
+        "POST /v1/traces HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n";
+    let not_json = exchange(&mut stream, json, b"{oops").await?;
+    assert_eq!(not_json.status, 400);
 
     let gzip = protobuf_post("/v1/traces", &traces, "Content-Encoding: gzip\r\n");
     assert_eq!(exchange(&mut stream, &gzip, &traces).await?.status, 415);
@@ -420,5 +426,117 @@ async fn http_rejects_what_it_cannot_handle() -> Result<(), Box<dyn std::error::
     let response = exchange(&mut malformed, "NONSENSE\r\n", b"").await?;
     assert_eq!(response.status, 400);
     assert_eq!(response.header("connection"), Some("close"));
+    Ok(())
+}
+
+/// An OTLP/JSON body as the specification writes it (hex ids, enum values as integers, 64-bit
+/// integers as strings, camelCase keys), not as any exporter of ours produces it.
+const SPEC_JSON_TRACES: &str = r#"{
+  "resourceSpans": [{
+    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]},
+    "scopeSpans": [{
+      "scope": {"name": "my.library", "version": "1.0.0"},
+      "spans": [{
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "parentSpanId": "eee19b7ec3c1b173",
+        "name": "I'm a server span",
+        "startTimeUnixNano": "1544712660000000000",
+        "endTimeUnixNano": "1544712661000000000",
+        "kind": 2,
+        "attributes": [{"key": "http.response.status_code", "value": {"intValue": "200"}}],
+        "status": {"code": 2, "message": "boom"}
+      }]
+    }]
+  }]
+}"#;
+
+#[tokio::test]
+async fn http_decodes_otlp_json_as_the_specification_writes_it()
+-> Result<(), Box<dyn std::error::Error>> {
+    let collector = FakeCollector::start_http().await?;
+    let mut stream = connect(&collector).await?;
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n",
+        SPEC_JSON_TRACES.len()
+    );
+    let response = exchange(&mut stream, &head, SPEC_JSON_TRACES.as_bytes()).await?;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.body, b"{}");
+
+    assert_eq!(collector.service_names(), ["json-svc"]);
+    let span = collector.spans().pop().ok_or("no span")?;
+    assert_eq!(span.name, "I'm a server span");
+    assert_eq!(
+        span.trace_id,
+        [
+            0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f,
+            0xc6, 0x0c
+        ]
+    );
+    assert_eq!(
+        span.span_id,
+        [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]
+    );
+    assert_eq!(
+        span.parent_span_id,
+        [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x73]
+    );
+    assert_eq!(span.kind, 2);
+    assert_eq!(span.start_time_unix_nano, 1_544_712_660_000_000_000);
+    assert_eq!(span.end_time_unix_nano, 1_544_712_661_000_000_000);
+    let status = span.status.as_ref().ok_or("no status")?;
+    assert_eq!((status.code, status.message.as_str()), (2, "boom"));
+    let value = span.attributes[0]
+        .value
+        .as_ref()
+        .and_then(|value| value.value.as_ref());
+    assert_eq!(value, Some(&any_value::Value::IntValue(200)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn tls_collectors_need_a_certificate_and_enforce_client_auth()
+-> Result<(), Box<dyn std::error::Error>> {
+    let ca = tracewire_testing::TestCertificateAuthority::new("collector test CA");
+    let server = ca.server_certificate();
+    let no_certificate = FakeCollector::builder()
+        .client_auth(&ca.certificate_pem())
+        .start()
+        .await;
+    assert!(no_certificate.is_err());
+    let not_pem = FakeCollector::builder()
+        .tls("not a certificate", server.private_key_pem())
+        .start()
+        .await;
+    assert_eq!(
+        not_pem.err().map(|error| error.kind()),
+        Some(std::io::ErrorKind::InvalidInput)
+    );
+
+    let collector = FakeCollector::builder()
+        .http()
+        .tls(server.certificate_pem(), server.private_key_pem())
+        .client_auth(&ca.certificate_pem())
+        .start()
+        .await?;
+    assert!(
+        collector
+            .traces_endpoint()
+            .starts_with("https://127.0.0.1:")
+    );
+    // A plain-text request is not a TLS handshake: refused and counted.
+    let mut plain = connect(&collector).await?;
+    let traces = trace_request("svc", &["span"]).encode_to_vec();
+    let refused = exchange(
+        &mut plain,
+        &protobuf_post("/v1/traces", &traces, ""),
+        &traces,
+    )
+    .await;
+    assert!(refused.is_err());
+    assert_eq!(collector.wait_for_tls_failures(1, WAIT).await, 1);
+    assert_eq!(collector.requests(), 0);
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The OTLP/gRPC transport: opentelemetry-proto's generated tonic services.
+//! The OTLP/gRPC services: opentelemetry-proto's generated tonic servers, recording into the store.
 
 use std::sync::Arc;
 
@@ -20,27 +20,17 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tokio::net::TcpListener;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
 use super::{Export, Store};
 
-/// Serves the three OTLP services until the task is aborted.
-pub(super) async fn serve(listener: TcpListener, store: Arc<Store>) {
+/// The three OTLP services, routed by gRPC path.
+pub(super) fn routes(store: Arc<Store>) -> Routes {
     let receiver = Receiver(store);
-    let result = Server::builder()
-        .add_service(TraceServiceServer::new(receiver.clone()))
+    Routes::new(TraceServiceServer::new(receiver.clone()))
         .add_service(MetricsServiceServer::new(receiver.clone()))
         .add_service(LogsServiceServer::new(receiver))
-        .serve_with_incoming(TcpIncoming::from(listener))
-        .await;
-    // Serving only ends on a listener failure; a test then sees nothing arrive, and its
-    // `wait_for_*` call times out with what was received. Say why on stderr.
-    if let Err(error) = result {
-        eprintln!("tracewire-testing: fake OTLP/gRPC collector stopped: {error}");
-    }
 }
 
 #[derive(Clone)]

@@ -1,5 +1,6 @@
 mod grpc;
-mod http1;
+mod otlp_http;
+mod serve;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,10 +23,12 @@ use tokio::task::JoinHandle;
 /// A fake OpenTelemetry collector: a real OTLP server on `127.0.0.1` that records every export.
 ///
 /// [`start`](Self::start) serves OTLP/gRPC (the `TraceService`, `MetricsService` and `LogsService`
-/// of opentelemetry-proto); [`start_http`](Self::start_http) serves OTLP/HTTP with protobuf
-/// bodies on `POST /v1/traces`, `/v1/metrics` and `/v1/logs`. Compressed and JSON payloads are
-/// not supported. The server runs in a task of the current tokio runtime and stops when the
-/// collector is dropped.
+/// of opentelemetry-proto); [`start_http`](Self::start_http) serves OTLP/HTTP on
+/// `POST /v1/traces`, `/v1/metrics` and `/v1/logs` with binary protobuf
+/// (`application/x-protobuf`) or OTLP/JSON (`application/json`) bodies, over HTTP/1.1 or HTTP/2.
+/// [`builder`](Self::builder) adds TLS and mTLS to either. Compressed payloads are not supported.
+/// The server runs in a task of the current tokio runtime and stops when the collector is
+/// dropped.
 ///
 /// ```
 /// use std::time::Duration;
@@ -56,6 +59,7 @@ use tokio::task::JoinHandle;
 pub struct FakeCollector {
     address: SocketAddr,
     protocol: Protocol,
+    tls: bool,
     store: Arc<Store>,
     server: JoinHandle<()>,
 }
@@ -63,45 +67,151 @@ pub struct FakeCollector {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Protocol {
     Grpc,
-    HttpProtobuf,
+    Http,
+}
+
+/// Configures a [`FakeCollector`]: the transport (gRPC by default) and TLS (off by default).
+///
+/// ```
+/// use tracewire_testing::{FakeCollector, TestCertificateAuthority};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let ca = TestCertificateAuthority::new("test CA");
+/// let server = ca.server_certificate();
+/// let collector = FakeCollector::builder()
+///     .http()
+///     .tls(server.certificate_pem(), server.private_key_pem())
+///     .start()
+///     .await?;
+/// assert!(collector.endpoint().starts_with("https://127.0.0.1:"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct FakeCollectorBuilder {
+    protocol: Protocol,
+    certificate: Option<(String, String)>,
+    client_ca: Option<String>,
+}
+
+// The private key stays out of debug output.
+impl fmt::Debug for FakeCollectorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeCollectorBuilder")
+            .field("protocol", &self.protocol)
+            .field("tls", &self.certificate.is_some())
+            .field("client_auth", &self.client_ca.is_some())
+            .finish()
+    }
+}
+
+impl FakeCollectorBuilder {
+    /// Serve OTLP/gRPC (the default).
+    pub fn grpc(mut self) -> Self {
+        self.protocol = Protocol::Grpc;
+        self
+    }
+
+    /// Serve OTLP/HTTP (protobuf and JSON bodies).
+    pub fn http(mut self) -> Self {
+        self.protocol = Protocol::Http;
+        self
+    }
+
+    /// Serve over TLS with this certificate chain and private key (PEM, e.g. from
+    /// [`TestCertificateAuthority::server_certificate`](crate::TestCertificateAuthority::server_certificate)).
+    /// The endpoints then start with `https://`.
+    pub fn tls(mut self, certificate_chain_pem: &str, private_key_pem: &str) -> Self {
+        self.certificate = Some((certificate_chain_pem.to_owned(), private_key_pem.to_owned()));
+        self
+    }
+
+    /// Require a client certificate signed by this CA (PEM): mutual TLS. Needs
+    /// [`tls`](Self::tls); a handshake without an acceptable certificate is refused and
+    /// counted by [`FakeCollector::tls_failures`].
+    pub fn client_auth(mut self, ca_certificate_pem: &str) -> Self {
+        self.client_ca = Some(ca_certificate_pem.to_owned());
+        self
+    }
+
+    /// Binds `127.0.0.1` on a free port and starts serving.
+    ///
+    /// Must be called within a tokio runtime. Fails on invalid PEM (kind
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput)), on client authentication without a
+    /// server certificate, and when the port cannot be bound.
+    pub async fn start(self) -> std::io::Result<FakeCollector> {
+        // gRPC is HTTP/2 only; OTLP/HTTP exporters may negotiate either version.
+        let alpn: &[&[u8]] = match self.protocol {
+            Protocol::Grpc => &[b"h2"],
+            Protocol::Http => &[b"h2", b"http/1.1"],
+        };
+        let tls = match (&self.certificate, &self.client_ca) {
+            (Some((chain, key)), client_ca) => {
+                Some(serve::acceptor(chain, key, client_ca.as_deref(), alpn)?)
+            }
+            (None, Some(_)) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "client authentication needs a server certificate (`tls`)",
+                ));
+            }
+            (None, None) => None,
+        };
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let store = Arc::new(Store::default());
+        let handler = match self.protocol {
+            Protocol::Grpc => serve::Handler::Grpc(grpc::routes(Arc::clone(&store))),
+            Protocol::Http => serve::Handler::Http,
+        };
+        let server = tokio::spawn(serve::serve(
+            listener,
+            tls.clone(),
+            handler,
+            Arc::clone(&store),
+        ));
+        Ok(FakeCollector {
+            address,
+            protocol: self.protocol,
+            tls: tls.is_some(),
+            store,
+            server,
+        })
+    }
 }
 
 impl FakeCollector {
+    /// A builder for a collector with TLS or another transport; [`start`](Self::start) and
+    /// [`start_http`](Self::start_http) are its plain-text shortcuts.
+    pub fn builder() -> FakeCollectorBuilder {
+        FakeCollectorBuilder {
+            protocol: Protocol::Grpc,
+            certificate: None,
+            client_ca: None,
+        }
+    }
+
     /// Starts an OTLP/gRPC collector on `127.0.0.1` and a free port.
     ///
     /// Must be called within a tokio runtime.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let address = listener.local_addr()?;
-        let store = Arc::new(Store::default());
-        let server = tokio::spawn(grpc::serve(listener, Arc::clone(&store)));
-        Ok(Self {
-            address,
-            protocol: Protocol::Grpc,
-            store,
-            server,
-        })
+        Self::builder().grpc().start().await
     }
 
-    /// Starts an OTLP/HTTP (binary protobuf) collector on `127.0.0.1` and a free port.
+    /// Starts an OTLP/HTTP (protobuf and JSON) collector on `127.0.0.1` and a free port.
     ///
     /// Must be called within a tokio runtime.
     pub async fn start_http() -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let address = listener.local_addr()?;
-        let store = Arc::new(Store::default());
-        let server = tokio::spawn(http1::serve(listener, Arc::clone(&store)));
-        Ok(Self {
-            address,
-            protocol: Protocol::HttpProtobuf,
-            store,
-            server,
-        })
+        Self::builder().http().start().await
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`: a value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` with TLS): a value for
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
     }
 
     /// The URL a trace exporter should be given as its own endpoint
@@ -125,7 +235,7 @@ impl FakeCollector {
     fn signal_endpoint(&self, signal: &str) -> String {
         match self.protocol {
             Protocol::Grpc => self.endpoint(),
-            Protocol::HttpProtobuf => format!("{}/v1/{signal}", self.endpoint()),
+            Protocol::Http => format!("{}/v1/{signal}", self.endpoint()),
         }
     }
 
@@ -184,6 +294,26 @@ impl FakeCollector {
     /// `OTEL_EXPORTER_OTLP_HEADERS`.
     pub fn last_headers(&self) -> Option<HeaderMap> {
         self.store.lock().last_headers.clone()
+    }
+
+    /// The HTTP version of the most recent request, accepted or not: HTTP/2 for gRPC, and for
+    /// OTLP/HTTP whatever the client chose (over TLS, ALPN offers `h2` first).
+    pub fn last_http_version(&self) -> Option<http::Version> {
+        self.store.lock().last_version
+    }
+
+    /// The number of TLS handshakes the server refused or that failed (e.g. a client that does
+    /// not trust the server's CA, or one without an acceptable certificate under mTLS).
+    pub fn tls_failures(&self) -> usize {
+        self.store.lock().tls_failures
+    }
+
+    /// Waits until at least `n` TLS handshakes have failed or `timeout` has passed, then returns
+    /// the count so far.
+    pub async fn wait_for_tls_failures(&self, n: usize, timeout: Duration) -> usize {
+        self.wait_until(timeout, |received| received.tls_failures >= n)
+            .await;
+        self.tls_failures()
     }
 
     /// Forgets everything received so far.
@@ -259,6 +389,7 @@ impl fmt::Debug for FakeCollector {
         f.debug_struct("FakeCollector")
             .field("address", &self.address)
             .field("protocol", &self.protocol)
+            .field("tls", &self.tls)
             .field("requests", &self.requests())
             .finish_non_exhaustive()
     }
@@ -278,6 +409,8 @@ struct Received {
     logs: Vec<ResourceLogs>,
     requests: usize,
     last_headers: Option<HeaderMap>,
+    last_version: Option<http::Version>,
+    tls_failures: usize,
 }
 
 /// What the servers share with the collector handle.
@@ -305,6 +438,15 @@ impl Store {
                 Export::Logs(request) => received.logs.extend(request.resource_logs),
             }
         }
+        self.changed.notify_waiters();
+    }
+
+    fn request(&self, version: http::Version) {
+        self.lock().last_version = Some(version);
+    }
+
+    fn tls_failure(&self) {
+        self.lock().tls_failures += 1;
         self.changed.notify_waiters();
     }
 }
