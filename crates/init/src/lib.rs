@@ -44,9 +44,11 @@ mod builder;
 mod config;
 mod console;
 mod env;
+mod format;
 mod guard;
 mod otlp;
 mod pipeline;
+mod prometheus;
 mod report;
 mod runtime;
 mod subscriber;
@@ -58,6 +60,7 @@ pub use config::{
     ServiceNameSource, Signal, SpanLimitsConfig,
 };
 pub use env::EnvSource;
+pub use format::LogFormat;
 pub use guard::{ShutdownReport, TelemetryGuard};
 pub use pipeline::SpanCounts;
 pub use warning::{Warning, WarningKind};

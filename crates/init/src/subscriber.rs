@@ -1,19 +1,18 @@
-//! The `tracing` subscriber: Registry + OpenTelemetry bridge + log appender + `fmt`, each with
-//! its own filter.
-
-use std::fmt;
+//! tracewire's `tracing` layers: the OpenTelemetry bridge, the log appender and `fmt`, each with
+//! its own filter, for `init`'s `Registry` or for the application's own subscriber.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::{Event, Subscriber};
-use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets, filter_fn};
-use tracing_subscriber::fmt::format::{DefaultFields, Format, Full, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent};
-use tracing_subscriber::layer::{Layer, SubscriberExt as _};
-use tracing_subscriber::registry::{LookupSpan, Registry};
+use tracing::subscriber::Interest;
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::{self, Filter, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
+use crate::format::{BoxedLayer, LogFormat, fmt_layer};
 use crate::warning::{Warning, WarningKind};
 
 /// The target of the spans `tracewire-core` creates; the bridge must always see them.
@@ -30,21 +29,23 @@ const INTERNAL_TARGETS: &[&str] = &[
     "tower",
 ];
 
-type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
-
-/// The parts of the subscriber that exist.
+/// The parts of the layers that exist.
 pub(crate) struct Parts<'a> {
     pub(crate) tracer_provider: Option<&'a SdkTracerProvider>,
     pub(crate) logger_provider: Option<&'a SdkLoggerProvider>,
-    pub(crate) fmt: bool,
+    /// The `fmt` layer's format and output, `None` for no `fmt` layer.
+    pub(crate) fmt: Option<(LogFormat, BoxMakeWriter)>,
     pub(crate) filter: &'a str,
+    /// Whether tracewire's own spans get the bridge's location, thread, target and busy/idle
+    /// attributes too.
+    pub(crate) tracewire_span_details: bool,
 }
 
-/// Builds the subscriber; an invalid filter warns and falls back to `info`.
-pub(crate) fn build(
-    parts: &Parts<'_>,
-    warnings: &mut Vec<Warning>,
-) -> impl Subscriber + Send + Sync {
+/// Builds the layers; an invalid filter warns and falls back to `info`.
+pub(crate) fn layers<S>(parts: Parts<'_>, warnings: &mut Vec<Warning>) -> Vec<BoxedLayer<S>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+{
     let filter = match EnvFilter::builder().parse(parts.filter) {
         Ok(_) => parts.filter.to_owned(),
         Err(error) => {
@@ -60,14 +61,28 @@ pub(crate) fn build(
     };
     // EnvFilter is not Clone; each layer gets its own copy of the validated directives.
     let env_filter = || EnvFilter::builder().parse_lossy(&filter);
-    let mut layers: Vec<BoxedLayer> = Vec::new();
+    let mut layers: Vec<BoxedLayer<S>> = Vec::new();
     if let Some(provider) = parts.tracer_provider {
-        let bridge = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("tracewire-init"))
-            .with_filter(
-                env_filter().or(Targets::new().with_target(CORE_TARGET, LevelFilter::TRACE)),
-            );
-        layers.push(Box::new(bridge));
+        let tracer = provider.tracer("tracewire-init");
+        let bridge = tracing_opentelemetry::layer().with_tracer(tracer.clone());
+        if parts.tracewire_span_details {
+            layers.push(Box::new(bridge.with_filter(env_filter().or(CoreSpans))));
+        } else {
+            // Two bridges over the same tracer, each seeing its own spans: parents are found
+            // through the registry's extensions whichever bridge recorded them.
+            layers.push(Box::new(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_location(false)
+                    .with_threads(false)
+                    .with_target(false)
+                    .with_tracked_inactivity(false)
+                    .with_filter(CoreSpans),
+            ));
+            layers.push(Box::new(
+                bridge.with_filter(env_filter().and(CoreSpans.not())),
+            ));
+        }
     }
     if let Some(provider) = parts.logger_provider {
         let appender = OpenTelemetryTracingBridge::new(provider).with_filter(env_filter().and(
@@ -79,34 +94,32 @@ pub(crate) fn build(
         ));
         layers.push(Box::new(appender));
     }
-    if parts.fmt {
-        let fmt = tracing_subscriber::fmt::layer()
-            .event_format(WithTraceIds(Format::default()))
-            .with_filter(env_filter());
-        layers.push(Box::new(fmt));
+    if let Some((format, writer)) = parts.fmt {
+        layers.push(fmt_layer(format, writer, env_filter()));
     }
-    Registry::default().with(layers)
+    layers
 }
 
-/// Appends `trace_id=… span_id=…` of the current span to each line of the wrapped format.
-struct WithTraceIds(Format<Full>);
+/// The spans tracewire creates (target `tracewire`), decided once per callsite.
+#[derive(Clone, Copy)]
+struct CoreSpans;
 
-impl<S> FormatEvent<S, DefaultFields> for WithTraceIds
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, DefaultFields>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let mut line = String::new();
-        self.0.format_event(ctx, Writer::new(&mut line), event)?;
-        let line = line.trim_end_matches('\n');
-        match tracewire_core::context::current_ids() {
-            Some(ids) => writeln!(writer, "{line} {ids}"),
-            None => writeln!(writer, "{line}"),
+impl CoreSpans {
+    fn matches(meta: &Metadata<'_>) -> bool {
+        meta.is_span() && meta.target() == CORE_TARGET
+    }
+}
+
+impl<S> Filter<S> for CoreSpans {
+    fn enabled(&self, meta: &Metadata<'_>, _: &layer::Context<'_, S>) -> bool {
+        Self::matches(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if Self::matches(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
         }
     }
 }
