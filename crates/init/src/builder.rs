@@ -583,14 +583,11 @@ impl Builder {
         for add in extras.metric_readers {
             meter_builder = add(meter_builder, config);
         }
-        if config.metrics_exporters.contains(&ExporterKind::Prometheus) {
-            match prometheus::start(config) {
-                Ok((reader, server)) => {
-                    meter_builder = meter_builder.with_reader(reader);
-                    guard.prometheus = Some(server);
-                }
-                Err(warning) => pipelines.warnings.push(warning),
-            }
+        if config.metrics_exporters.contains(&ExporterKind::Prometheus)
+            && let Some((reader, server)) = prometheus::start(config, pipelines.warnings)
+        {
+            meter_builder = meter_builder.with_reader(reader);
+            guard.prometheus = Some(server);
         }
         let meter_provider = meter_builder.build();
         let meter = meter_provider.meter("tracewire-init");

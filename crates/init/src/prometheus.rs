@@ -46,35 +46,42 @@ impl Drop for PrometheusServer {
     }
 }
 
-/// The reader to add to the meter provider and the server scraping it, or why there is none.
-pub(crate) fn start(config: &Config) -> Result<(PrometheusExporter, PrometheusServer), Warning> {
+/// The reader to add to the meter provider and the server scraping it; `None`, with a warning,
+/// when the endpoint cannot be served.
+pub(crate) fn start(
+    config: &Config,
+    warnings: &mut Vec<Warning>,
+) -> Option<(PrometheusExporter, PrometheusServer)> {
     let target = format!("{}:{}", config.prometheus_host, config.prometheus_port);
-    let unavailable = |reason: String| {
-        Warning::new(
+    let started = try_start(&target);
+    if let Err(reason) = &started {
+        warnings.push(Warning::new(
             "OTEL_EXPORTER_PROMETHEUS_PORT",
             &target,
             WarningKind::ExporterBuild,
-            reason,
+            reason.clone(),
             "no Prometheus endpoint",
-        )
-    };
+        ));
+    }
+    started.ok()
+}
+
+fn try_start(target: &str) -> Result<(PrometheusExporter, PrometheusServer), String> {
+    let cannot_listen = |error: std::io::Error| format!("cannot listen on {target}: {error}");
     // Bound here, not on the thread, so that a port in use is reported by `init`.
-    let listener = TcpListener::bind(&target)
-        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
-        .map_err(|error| unavailable(format!("cannot listen on {target}: {error}")))?;
-    let address = listener
-        .local_addr()
-        .map_err(|error| unavailable(format!("cannot listen on {target}: {error}")))?;
+    let listener = TcpListener::bind(target).map_err(cannot_listen)?;
+    listener.set_nonblocking(true).map_err(cannot_listen)?;
+    let address = listener.local_addr().map_err(cannot_listen)?;
     let registry = Registry::new();
     let exporter = opentelemetry_prometheus::exporter()
         .with_registry(registry.clone())
         .build()
-        .map_err(|error| unavailable(format!("cannot build the Prometheus exporter: {error}")))?;
+        .map_err(|error| format!("cannot build the Prometheus exporter: {error}"))?;
     let (stop, stopped) = oneshot::channel();
     let thread = std::thread::Builder::new()
         .name("tracewire-prometheus".to_owned())
         .spawn(move || serve(listener, registry, stopped))
-        .map_err(|error| unavailable(format!("cannot start the server thread: {error}")))?;
+        .map_err(|error| format!("cannot start the server thread: {error}"))?;
     Ok((
         exporter,
         PrometheusServer {

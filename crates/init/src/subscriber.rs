@@ -1,12 +1,16 @@
 //! tracewire's `tracing` layers: the OpenTelemetry bridge, the log appender and `fmt`, each with
 //! its own filter, for `init`'s `Registry` or for the application's own subscriber.
 
+use std::any::TypeId;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
-use tracing::{Metadata, Subscriber};
+use tracing::{Event, Metadata, Subscriber};
+use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{self, Filter, Layer};
@@ -64,24 +68,18 @@ where
     let mut layers: Vec<BoxedLayer<S>> = Vec::new();
     if let Some(provider) = parts.tracer_provider {
         let tracer = provider.tracer("tracewire-init");
-        let bridge = tracing_opentelemetry::layer().with_tracer(tracer.clone());
+        let full = tracing_opentelemetry::layer().with_tracer(tracer.clone());
+        let filter = env_filter().or(CoreSpans);
         if parts.tracewire_span_details {
-            layers.push(Box::new(bridge.with_filter(env_filter().or(CoreSpans))));
+            layers.push(Box::new(full.with_filter(filter)));
         } else {
-            // Two bridges over the same tracer, each seeing its own spans: parents are found
-            // through the registry's extensions whichever bridge recorded them.
-            layers.push(Box::new(
-                tracing_opentelemetry::layer()
-                    .with_tracer(tracer)
-                    .with_location(false)
-                    .with_threads(false)
-                    .with_target(false)
-                    .with_tracked_inactivity(false)
-                    .with_filter(CoreSpans),
-            ));
-            layers.push(Box::new(
-                bridge.with_filter(env_filter().and(CoreSpans.not())),
-            ));
+            let clean = tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_tracked_inactivity(false);
+            layers.push(Box::new(SplitBridge { full, clean }.with_filter(filter)));
         }
     }
     if let Some(provider) = parts.logger_provider {
@@ -121,5 +119,64 @@ impl<S> Filter<S> for CoreSpans {
         } else {
             Interest::never()
         }
+    }
+}
+
+/// The bridge, with tracewire's spans started by a copy that adds none of the location, thread,
+/// target and busy/idle attributes. Only `on_new_span` reads those settings (busy and idle times
+/// are kept only for spans that got a timer there), so every later callback goes to the full
+/// bridge: the split costs no second filter and no lookup.
+struct SplitBridge<S> {
+    full: OpenTelemetryLayer<S, SdkTracer>,
+    clean: OpenTelemetryLayer<S, SdkTracer>,
+}
+
+impl<S> Layer<S> for SplitBridge<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: layer::Context<'_, S>) {
+        if CoreSpans::matches(attrs.metadata()) {
+            self.clean.on_new_span(attrs, id, ctx);
+        } else {
+            self.full.on_new_span(attrs, id, ctx);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: layer::Context<'_, S>) {
+        self.full.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: layer::Context<'_, S>) {
+        self.full.on_exit(id, ctx);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: layer::Context<'_, S>) {
+        self.full.on_record(id, values, ctx);
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: layer::Context<'_, S>) {
+        self.full.on_follows_from(id, follows, ctx);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: layer::Context<'_, S>) {
+        self.full.on_event(event, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: layer::Context<'_, S>) {
+        self.full.on_close(id, ctx);
+    }
+
+    // `downcast_raw` is `unsafe` by `Layer`'s signature; a wrapper must forward it or
+    // `OpenTelemetrySpanExt` (which finds the bridge and its tracer this way) stops working.
+    // SAFETY: the pointer is to `self` for `Self`'s id, else the full bridge's own answer, which
+    // lives as long as `self`.
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            return Some(std::ptr::from_ref(self).cast());
+        }
+        // SAFETY: forwarded unchanged, under the same contract.
+        unsafe { self.full.downcast_raw(id) }
     }
 }
