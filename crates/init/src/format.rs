@@ -252,9 +252,33 @@ fn bare_char(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex, PoisonError};
 
-    use super::push_pair;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use proptest::prelude::*;
+    use tracing_subscriber::Registry;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::{LogFormat, push_pair};
+    use crate::subscriber::{Parts, layers};
+
+    /// What the `fmt` layer wrote.
+    #[derive(Clone, Default)]
+    struct Written(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Written {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     /// Reads a logfmt line back into pairs: the test's independent view of the format.
     fn parse(line: &str) -> Result<Vec<(String, String)>, String> {
@@ -308,6 +332,56 @@ mod tests {
         assert_eq!(
             line,
             r#"msg="say \"hi\"\n\tnow" empty="" path=C:\dir bell="\u0007" a_key="x=1""#
+        );
+    }
+
+    #[test]
+    fn a_logged_event_reads_back_with_its_ids() {
+        let provider = SdkTracerProvider::builder().build();
+        let written = Written::default();
+        let writer = written.clone();
+        let layers = layers::<Registry>(
+            Parts {
+                tracer_provider: Some(&provider),
+                logger_provider: None,
+                fmt: Some((
+                    LogFormat::Logfmt,
+                    BoxMakeWriter::new(move || writer.clone()),
+                )),
+                filter: "info",
+                tracewire_span_details: false,
+            },
+            &mut Vec::new(),
+        );
+        let ids = tracing::subscriber::with_default(Registry::default().with(layers), || {
+            let _span = tracing::info_span!("checkout", order = 7).entered();
+            tracing::info!(note = "two words", path = r"C:\x", "said \"hi\"");
+            tracewire_core::context::current_ids()
+        });
+        let ids = ids.expect("the span has ids");
+        let text = String::from_utf8(written.0.lock().expect("not poisoned").clone())
+            .expect("UTF-8 lines");
+        let pairs = parse(text.trim_end()).expect("a logfmt line");
+        let keys: Vec<&str> = pairs.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "time", "level", "target", "span", "msg", "note", "path", "trace_id", "span_id"
+            ]
+        );
+        let values: Vec<&str> = pairs[1..].iter().map(|(_, value)| value.as_str()).collect();
+        assert_eq!(
+            values,
+            [
+                "info",
+                module_path!(),
+                "checkout",
+                "said \"hi\"",
+                "two words",
+                r"C:\x",
+                &ids.trace_id.to_string(),
+                &ids.span_id.to_string(),
+            ]
         );
     }
 

@@ -154,6 +154,19 @@ fn ids_text(span: &SpanData) -> String {
     )
 }
 
+/// The spans are parent and child, tracewire's line carries the handler span's ids, and the
+/// application's own `fmt` layer saw the event in its span.
+fn assert_both_logged(spans: &InMemorySpanExporter, lines: &Lines, own: &Lines) -> TestResult {
+    let (_, handler) = server_and_handler(spans)?;
+    assert!(lines.order_line()?.ends_with(&ids_text(&handler)));
+    assert!(
+        own.order_line()?.contains("handler{order=7}"),
+        "{:?}",
+        own.text()
+    );
+    Ok(())
+}
+
 #[test]
 fn tracewire_layers_join_a_registry_of_the_application() -> TestResult {
     // The application's own layer before tracewire's, then after it: both must compile and work.
@@ -180,13 +193,7 @@ fn tracewire_layers_join_a_registry_of_the_application() -> TestResult {
             tracing::subscriber::with_default(subscriber, || request(&guard));
             guard
         };
-        let (_, handler) = server_and_handler(&spans)?;
-        assert!(lines.order_line()?.ends_with(&ids_text(&handler)));
-        assert!(
-            own.order_line()?.contains("handler{order=7}"),
-            "{:?}",
-            own.text()
-        );
+        assert_both_logged(&spans, &lines, &own)?;
         assert!(guard.shutdown().is_clean());
     }
     Ok(())
@@ -215,14 +222,7 @@ fn with_layer_adds_an_application_layer_to_the_init_subscriber() -> TestResult {
         .init()?;
     let dispatch = guard.dispatch().ok_or("no dispatch")?;
     tracing::dispatcher::with_default(dispatch, || request(&guard));
-    let (_, handler) = server_and_handler(&spans)?;
-    assert!(lines.order_line()?.ends_with(&ids_text(&handler)));
-    assert!(
-        own.order_line()?.contains("handler{order=7}"),
-        "{:?}",
-        own.text()
-    );
-    Ok(())
+    assert_both_logged(&spans, &lines, &own)
 }
 
 #[test]
