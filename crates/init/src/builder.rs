@@ -335,7 +335,9 @@ impl Builder {
     /// Adds a layer of the application's own to the subscriber [`init`](Self::init) builds,
     /// after tracewire's (a second `fmt` layer, a filter, a metrics layer...). It sees every
     /// span and event, with the OpenTelemetry context already attached to tracewire's spans.
-    /// To add tracewire's layers to a subscriber of your own instead, see [`build`](Self::build).
+    /// Filter it with `with_filter` (a per-layer filter): a filter that is a layer of its own
+    /// applies to the whole subscriber, tracewire's spans included. To add tracewire's layers
+    /// to a subscriber of your own instead, see [`build`](Self::build).
     ///
     /// ```
     /// use tracewire_init::{EnvSource, Signal};
@@ -465,7 +467,9 @@ impl Builder {
     /// drop(telemetry);
     /// # Ok::<(), tracewire_init::InitError>(())
     /// ```
-    pub fn build<S>(mut self) -> Result<(TelemetryGuard, BoxedLayer<S>), InitError>
+    pub fn build<S>(
+        mut self,
+    ) -> Result<(TelemetryGuard, Box<dyn Layer<S> + Send + Sync>), InitError>
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
     {
