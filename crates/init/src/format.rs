@@ -125,7 +125,8 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = String::new();
+        // Sized for a typical line: growing from empty reallocated it about six times per event.
+        let mut line = String::with_capacity(256);
         self.inner
             .format_event(ctx, Writer::new(&mut line), event)?;
         let line = line.trim_end_matches('\n');
