@@ -19,17 +19,23 @@ use opentelemetry_sdk::trace::{
     BatchSpanProcessor, SdkTracerProvider, SpanLimits, SpanProcessor, TracerProviderBuilder,
 };
 use tracewire_core::propagation::{Propagator, install_global};
-use tracing::Dispatch;
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::{Layer, SubscriberExt as _};
+use tracing_subscriber::registry::{LookupSpan, Registry};
 
 use crate::config::{Config, ExporterKind, Overrides, Protocol, SamplerConfig, Signal, resolve};
 use crate::console::{Console, ConsoleOutput};
 use crate::env::EnvSource;
+use crate::format::{BoxedLayer, LogFormat};
 use crate::guard::TelemetryGuard;
 use crate::otlp::{OtlpExporter, Transport};
 use crate::pipeline::{
     BoundedSpanProcessor, ExportContext, Exporting, FAILURE_NOTICE_INTERVAL, FailureNotice, Sink,
     SpanStats, duration_histogram, register_span_metrics,
 };
+use crate::prometheus;
 use crate::runtime::ExportRuntime;
 use crate::subscriber::{self, Parts};
 use crate::warning::{Warning, WarningKind};
@@ -99,7 +105,11 @@ pub struct Builder {
     env: EnvSource,
     overrides: Overrides,
     propagator: Option<InstallPropagator>,
-    fmt: bool,
+    /// `None`: on for `init`, off for `build` (the application has its own).
+    fmt: Option<bool>,
+    log_writer: Option<BoxMakeWriter>,
+    layers: Vec<BoxedLayer<Registry>>,
+    tracewire_span_details: bool,
     install_globals: bool,
     shutdown_timeout: Duration,
     console: Option<ConsoleOutput>,
@@ -112,6 +122,8 @@ impl fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("overrides", &self.overrides)
             .field("fmt", &self.fmt)
+            .field("layers", &self.layers.len())
+            .field("tracewire_span_details", &self.tracewire_span_details)
             .field("install_globals", &self.install_globals)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("span_processors", &self.span_processors.len())
@@ -126,7 +138,10 @@ impl Default for Builder {
             env: EnvSource::process(),
             overrides: Overrides::default(),
             propagator: None,
-            fmt: true,
+            fmt: None,
+            log_writer: None,
+            layers: Vec::new(),
+            tracewire_span_details: false,
             install_globals: true,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             console: None,
@@ -280,10 +295,84 @@ impl Builder {
         self
     }
 
-    /// Whether to add the human-readable `fmt` layer (on by default; lines end with the
-    /// current `trace_id=… span_id=…`).
+    /// Whether to add the `fmt` layer that writes log lines (on by default with
+    /// [`init`](Self::init), off with [`build`](Self::build)); every line carries the current
+    /// `trace_id` and `span_id` (see [`LogFormat`]).
     pub fn fmt_layer(mut self, enabled: bool) -> Self {
-        self.fmt = enabled;
+        self.fmt = Some(enabled);
+        self
+    }
+
+    /// The format of the `fmt` layer's lines, over `TRACEWIRE_LOG_FORMAT` (default
+    /// [`LogFormat::Full`]).
+    ///
+    /// ```
+    /// use tracewire_init::{EnvSource, LogFormat};
+    ///
+    /// let (config, warnings) = tracewire_init::builder()
+    ///     .env(EnvSource::from_pairs([("TRACEWIRE_LOG_FORMAT", "yaml")]))
+    ///     .resolve();
+    /// assert_eq!(config.log_format, LogFormat::Full);
+    /// assert_eq!(warnings[0].variable, "TRACEWIRE_LOG_FORMAT");
+    /// let (config, _) = tracewire_init::builder().log_format(LogFormat::Json).resolve();
+    /// assert_eq!(config.log_format, LogFormat::Json);
+    /// ```
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.overrides.log_format = Some(format);
+        self
+    }
+
+    /// Where the `fmt` layer writes (stdout by default): any `tracing-subscriber`
+    /// [`MakeWriter`], such as `std::io::stderr` or a non-blocking file appender.
+    pub fn log_writer<W>(mut self, writer: W) -> Self
+    where
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        self.log_writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// Adds a layer of the application's own to the subscriber [`init`](Self::init) builds,
+    /// after tracewire's (a second `fmt` layer, a filter, a metrics layer...). It sees every
+    /// span and event, with the OpenTelemetry context already attached to tracewire's spans.
+    /// Filter it with `with_filter` (a per-layer filter): a filter that is a layer of its own
+    /// applies to the whole subscriber, tracewire's spans included. To add tracewire's layers
+    /// to a subscriber of your own instead, see [`build`](Self::build).
+    ///
+    /// ```
+    /// use tracewire_init::{EnvSource, Signal};
+    /// use tracing_subscriber::filter::LevelFilter;
+    /// use tracing_subscriber::Layer as _;
+    ///
+    /// let telemetry = tracewire_init::builder()
+    ///     .env(EnvSource::from_pairs([("OTEL_SDK_DISABLED", "true")]))
+    ///     .fmt_layer(false)
+    ///     .with_layer(
+    ///         tracing_subscriber::fmt::layer()
+    ///             .with_writer(std::io::stderr)
+    ///             .with_filter(LevelFilter::WARN),
+    ///     )
+    ///     .install_globals(false)
+    ///     .init()?;
+    /// # drop(telemetry);
+    /// # Ok::<(), tracewire_init::InitError>(())
+    /// ```
+    pub fn with_layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<Registry> + Send + Sync + 'static,
+    {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Whether the spans tracewire creates (target `tracewire`: the server, consumer and
+    /// internal spans of the integrations) also carry `tracing-opentelemetry`'s
+    /// `code.file.path`, `code.module.name`, `code.line.number`, `thread.id`, `thread.name`,
+    /// `target`, `busy_ns` and `idle_ns` attributes (off by default: they would describe
+    /// tracewire's code, not the application's). The application's own spans always get the
+    /// bridge's defaults.
+    pub fn tracewire_span_details(mut self, enabled: bool) -> Self {
+        self.tracewire_span_details = enabled;
         self
     }
 
@@ -324,50 +413,17 @@ impl Builder {
         if self.install_globals && tracing::dispatcher::has_been_set() {
             return Err(InitError::SubscriberAlreadySet);
         }
-        let (config, mut warnings) = self.resolve();
-        let propagator = self.install_propagator(&config);
-        let mut guard = TelemetryGuard {
-            config,
-            warnings: Vec::new(),
-            tracer_provider: None,
-            meter_provider: None,
-            logger_provider: None,
-            span_stats: Vec::new(),
-            runtime: None,
-            dispatch: None,
-            propagator,
-            shutdown_timeout: self.shutdown_timeout,
-            shut_down: false,
-        };
-        if !guard.config.sdk_disabled {
-            let runtime = ExportRuntime::start().map_err(InitError::Runtime)?;
-            let extras = Extras {
-                span_processors: std::mem::take(&mut self.span_processors),
-                metric_readers: std::mem::take(&mut self.metric_readers),
-            };
-            self.build_providers(&mut guard, &runtime, extras, &mut warnings);
-            guard.runtime = Some(runtime);
-        }
-        let subscriber = subscriber::build(
-            &Parts {
-                tracer_provider: guard.tracer_provider.as_ref(),
-                logger_provider: guard.logger_provider.as_ref(),
-                fmt: self.fmt,
-                filter: &guard.config.log_filter,
-            },
-            &mut warnings,
-        );
-        let dispatch = Dispatch::new(subscriber);
+        let fmt = self.fmt.unwrap_or(true);
+        let user_layers = std::mem::take(&mut self.layers);
+        let (mut guard, mut warnings) = self.start()?;
+        let mut layers = subscriber::layers::<Registry>(self.parts(&guard, fmt), &mut warnings);
+        layers.extend(user_layers);
+        let dispatch = Dispatch::new(Registry::default().with(layers));
         // Without an output, a `tracing` warning would vanish: fall back to stderr.
         let has_output =
-            self.fmt || guard.logger_provider.is_some() && !guard.config.logs_exporters.is_empty();
+            fmt || guard.logger_provider.is_some() && !guard.config.logs_exporters.is_empty();
         if self.install_globals {
-            if let Some(provider) = &guard.tracer_provider {
-                opentelemetry::global::set_tracer_provider(provider.clone());
-            }
-            if let Some(provider) = &guard.meter_provider {
-                opentelemetry::global::set_meter_provider(provider.clone());
-            }
+            install_providers(&guard);
             // Lost a race with another initialisation; the guard's drop shuts our providers down.
             tracing::dispatcher::set_global_default(dispatch)
                 .map_err(|_| InitError::SubscriberAlreadySet)?;
@@ -380,6 +436,106 @@ impl Builder {
         }
         guard.warnings = warnings;
         Ok(guard)
+    }
+
+    /// Builds everything but the subscriber, and returns tracewire's layers (the OpenTelemetry
+    /// bridge, the log appender, the `fmt` layer when [`fmt_layer`](Self::fmt_layer)`(true)`,
+    /// each behind its own filter) as one [`Layer`] for a subscriber of the application's own.
+    /// The guard flushes and shuts down as with [`init`](Self::init); the tracer and meter
+    /// providers and the propagator are installed globally unless
+    /// [`install_globals`](Self::install_globals)`(false)`, the subscriber is the
+    /// application's to install. Configuration warnings go to stderr (no subscriber exists
+    /// yet) and to [`TelemetryGuard::warnings`].
+    ///
+    /// The layer works on any subscriber built on a `Registry`, with layers of your own
+    /// before or after it; [`with_layer`](Self::with_layer) layers are for `init` only (they
+    /// are reported as a warning here: add them to your own subscriber).
+    ///
+    /// ```
+    /// use tracewire_init::EnvSource;
+    /// use tracing_subscriber::filter::LevelFilter;
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let (telemetry, tracewire) = tracewire_init::builder()
+    ///     .env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .install_globals(false)
+    ///     .build()?;
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(tracing_subscriber::fmt::layer().with_filter(LevelFilter::INFO))
+    ///     .with(tracewire);
+    /// tracing::subscriber::with_default(subscriber, || tracing::info!("composed"));
+    /// drop(telemetry);
+    /// # Ok::<(), tracewire_init::InitError>(())
+    /// ```
+    pub fn build<S>(
+        mut self,
+    ) -> Result<(TelemetryGuard, Box<dyn Layer<S> + Send + Sync>), InitError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+    {
+        let fmt = self.fmt.unwrap_or(false);
+        let (mut guard, mut warnings) = self.start()?;
+        if !self.layers.is_empty() {
+            warnings.push(Warning::new(
+                "Builder::with_layer",
+                &format!("{} layers", self.layers.len()),
+                WarningKind::Conflict,
+                "layers added with `with_layer` belong to the subscriber `init` builds",
+                "not used: add them to your own subscriber",
+            ));
+        }
+        let layers = subscriber::layers::<S>(self.parts(&guard, fmt), &mut warnings);
+        if self.install_globals {
+            install_providers(&guard);
+        }
+        crate::report::config_warnings(&warnings, false);
+        guard.warnings = warnings;
+        Ok((guard, Box::new(layers)))
+    }
+
+    /// What the layers are built from.
+    fn parts<'a>(&mut self, guard: &'a TelemetryGuard, fmt: bool) -> Parts<'a> {
+        let writer = self
+            .log_writer
+            .take()
+            .unwrap_or_else(|| BoxMakeWriter::new(std::io::stdout));
+        Parts {
+            tracer_provider: guard.tracer_provider.as_ref(),
+            logger_provider: guard.logger_provider.as_ref(),
+            fmt: fmt.then_some((guard.config.log_format, writer)),
+            filter: &guard.config.log_filter,
+            tracewire_span_details: self.tracewire_span_details,
+        }
+    }
+
+    /// Resolves the configuration and builds the propagator and the providers.
+    fn start(&mut self) -> Result<(TelemetryGuard, Vec<Warning>), InitError> {
+        let (config, mut warnings) = self.resolve();
+        let propagator = self.install_propagator(&config);
+        let mut guard = TelemetryGuard {
+            config,
+            warnings: Vec::new(),
+            tracer_provider: None,
+            meter_provider: None,
+            logger_provider: None,
+            span_stats: Vec::new(),
+            runtime: None,
+            dispatch: None,
+            propagator,
+            prometheus: None,
+            shutdown_timeout: self.shutdown_timeout,
+            shut_down: false,
+        };
+        if !guard.config.sdk_disabled {
+            let runtime = ExportRuntime::start().map_err(InitError::Runtime)?;
+            let extras = Extras {
+                span_processors: std::mem::take(&mut self.span_processors),
+                metric_readers: std::mem::take(&mut self.metric_readers),
+            };
+            self.build_providers(&mut guard, &runtime, extras, &mut warnings);
+            guard.runtime = Some(runtime);
+        }
+        Ok((guard, warnings))
     }
 
     fn install_propagator(&self, config: &Config) -> Propagator {
@@ -430,6 +586,12 @@ impl Builder {
         }
         for add in extras.metric_readers {
             meter_builder = add(meter_builder, config);
+        }
+        if config.metrics_exporters.contains(&ExporterKind::Prometheus)
+            && let Some((reader, server)) = prometheus::start(config, pipelines.warnings)
+        {
+            meter_builder = meter_builder.with_reader(reader);
+            guard.prometheus = Some(server);
         }
         let meter_provider = meter_builder.build();
         let meter = meter_provider.meter("tracewire-init");
@@ -518,6 +680,19 @@ impl Pipelines<'_> {
         for kind in self.config.exporters(signal) {
             let mut cause = None;
             let (name, destination, sink) = match kind {
+                // Pulled, not pushed: the meter provider gets its reader in `build_providers`.
+                ExporterKind::Prometheus => {
+                    if signal != Signal::Metrics {
+                        self.warnings.push(Warning::new(
+                            &format!("OTEL_{}_EXPORTER", signal.name().to_uppercase()),
+                            "prometheus",
+                            WarningKind::Unsupported,
+                            "the Prometheus exporter exports metrics only",
+                            "nothing for this entry",
+                        ));
+                    }
+                    continue;
+                }
                 ExporterKind::Console => (
                     "console",
                     "the console".to_owned(),
@@ -601,5 +776,15 @@ fn span_limits(config: &Config) -> SpanLimits {
         max_links_per_span: limits.links_per_span,
         max_attributes_per_event: limits.attributes_per_event,
         max_attributes_per_link: limits.attributes_per_link,
+    }
+}
+
+/// Installs the tracer and meter providers as OpenTelemetry's globals.
+fn install_providers(guard: &TelemetryGuard) {
+    if let Some(provider) = &guard.tracer_provider {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
+    if let Some(provider) = &guard.meter_provider {
+        opentelemetry::global::set_meter_provider(provider.clone());
     }
 }

@@ -12,6 +12,7 @@ use tonic::codegen::http::Uri;
 use tracewire_core::propagation::{OTEL_PROPAGATORS, PropagatorKind, parse_propagators};
 
 use crate::env::{EnvSource, Reader, Zero, lookup_variant, names_of};
+use crate::format::{LOG_FORMATS, LogFormat};
 use crate::warning::{Warning, WarningKind};
 
 /// One of the three signals.
@@ -90,6 +91,9 @@ pub enum ExporterKind {
     Otlp,
     /// `console`: one compact line per item on stdout (or the builder's writer).
     Console,
+    /// `prometheus` (metrics only): served for scraping at
+    /// `http://<OTEL_EXPORTER_PROMETHEUS_HOST>:<OTEL_EXPORTER_PROMETHEUS_PORT>/metrics`.
+    Prometheus,
 }
 
 /// The OTLP transport, from `OTEL_EXPORTER_OTLP[_SIGNAL]_PROTOCOL`.
@@ -228,6 +232,14 @@ pub struct Config {
     pub propagators: Vec<PropagatorKind>,
     /// The `tracing` filter directives: `RUST_LOG`, else the builder's default (`info`).
     pub log_filter: String,
+    /// The `fmt` layer's line format: the builder's, else `TRACEWIRE_LOG_FORMAT`, else `full`.
+    pub log_format: LogFormat,
+    /// The host the Prometheus exporter listens on: `OTEL_EXPORTER_PROMETHEUS_HOST`
+    /// (default `localhost`).
+    pub prometheus_host: String,
+    /// The port the Prometheus exporter listens on: `OTEL_EXPORTER_PROMETHEUS_PORT`
+    /// (default 9464).
+    pub prometheus_port: u16,
 }
 
 impl Config {
@@ -262,6 +274,7 @@ pub(crate) struct Overrides {
     pub(crate) protocol: Option<Protocol>,
     pub(crate) endpoint: Option<String>,
     pub(crate) default_log_filter: Option<String>,
+    pub(crate) log_format: Option<LogFormat>,
 }
 
 const SERVICE_NAME: &str = "service.name";
@@ -340,6 +353,10 @@ pub(crate) fn resolve(source: &EnvSource, overrides: &Overrides) -> (Config, Vec
             .clone()
             .unwrap_or_else(|| DEFAULT_FILTER.to_owned())
     });
+    let log_format = overrides
+        .log_format
+        .unwrap_or_else(|| r.enumeration(LOG_FORMAT, LOG_FORMATS, LogFormat::default()));
+    let (prometheus_host, prometheus_port) = prometheus(&mut r);
     let config = Config {
         sdk_disabled,
         service_name,
@@ -360,6 +377,9 @@ pub(crate) fn resolve(source: &EnvSource, overrides: &Overrides) -> (Config, Vec
         logs_otlp,
         propagators: parsed.kinds().to_vec(),
         log_filter,
+        log_format,
+        prometheus_host,
+        prometheus_port,
     };
     // Signals share the generic variables: report each problem once.
     let mut warnings: Vec<Warning> = Vec::with_capacity(r.warnings.len());
@@ -642,6 +662,7 @@ fn exporters(r: &mut Reader<'_>, signal: Signal) -> Vec<ExporterKind> {
                 );
                 ExporterKind::Console
             }
+            "prometheus" if signal == Signal::Metrics => ExporterKind::Prometheus,
             "zipkin" | "prometheus" | "otlp/stdout" => {
                 r.warn(
                     &name,
@@ -880,4 +901,29 @@ fn valid_header(name: &str, value: &str) -> bool {
         && value
             .bytes()
             .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
+const LOG_FORMAT: &str = "TRACEWIRE_LOG_FORMAT";
+const PROMETHEUS_HOST: &str = "OTEL_EXPORTER_PROMETHEUS_HOST";
+const PROMETHEUS_PORT: &str = "OTEL_EXPORTER_PROMETHEUS_PORT";
+const DEFAULT_PROMETHEUS_PORT: u16 = 9464;
+
+/// The Prometheus exporter's host and port (read whether or not it is configured, like the
+/// OTLP settings).
+fn prometheus(r: &mut Reader<'_>) -> (String, u16) {
+    let host = r
+        .string(PROMETHEUS_HOST)
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = r.count(PROMETHEUS_PORT, DEFAULT_PROMETHEUS_PORT.into(), 0);
+    let port = u16::try_from(port).unwrap_or_else(|_| {
+        r.warn(
+            PROMETHEUS_PORT,
+            &port.to_string(),
+            WarningKind::OutOfRange,
+            "a port is at most 65535",
+            format!("the default {DEFAULT_PROMETHEUS_PORT}"),
+        );
+        DEFAULT_PROMETHEUS_PORT
+    });
+    (host, port)
 }

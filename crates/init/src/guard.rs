@@ -14,6 +14,7 @@ use tracing::Dispatch;
 
 use crate::config::Config;
 use crate::pipeline::{SpanCounts, SpanStats};
+use crate::prometheus::PrometheusServer;
 use crate::runtime::ExportRuntime;
 use crate::warning::Warning;
 
@@ -67,6 +68,7 @@ pub struct TelemetryGuard {
     pub(crate) runtime: Option<ExportRuntime>,
     pub(crate) dispatch: Option<Dispatch>,
     pub(crate) propagator: Propagator,
+    pub(crate) prometheus: Option<PrometheusServer>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) shut_down: bool,
 }
@@ -116,6 +118,12 @@ impl TelemetryGuard {
     /// The configured propagator (also installed globally unless globals are off).
     pub fn propagator(&self) -> &Propagator {
         &self.propagator
+    }
+
+    /// The address the Prometheus endpoint listens on (`/metrics`), when
+    /// `OTEL_METRICS_EXPORTER` includes `prometheus` and the port could be bound.
+    pub fn prometheus_address(&self) -> Option<std::net::SocketAddr> {
+        self.prometheus.as_ref().map(PrometheusServer::address)
     }
 
     /// What happened to spans so far, over all span exporters.
@@ -168,6 +176,8 @@ impl TelemetryGuard {
                 meter.map(|p| ("metrics", Box::new(move || p.shutdown()) as Job)),
             ]
         });
+        // Scrapes after the meter provider's shutdown would find nothing to collect.
+        self.prometheus = None;
         if let Some(runtime) = &self.runtime {
             // A provider we stopped waiting for may still be exporting through the runtime:
             // stopping it would panic that export, so it is left to end with the process.

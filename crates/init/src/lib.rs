@@ -26,13 +26,20 @@
 //! - metrics: a periodic reader (`OTEL_METRIC_EXPORT_INTERVAL` / `_TIMEOUT`) and the temporality
 //!   preference;
 //! - logs: `tracing` events become OpenTelemetry log records carrying the current span's ids,
-//!   and a `fmt` layer whose lines end with `trace_id=… span_id=…`;
-//! - exporters per `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `console`, `none`): OTLP
+//!   and a `fmt` layer whose lines carry `trace_id` and `span_id` ([`LogFormat`]: full,
+//!   compact, pretty, JSON or logfmt, from `TRACEWIRE_LOG_FORMAT`);
+//! - exporters per `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` (`otlp`, `console`, `none`, and
+//!   `prometheus` for metrics, served at `OTEL_EXPORTER_PROMETHEUS_HOST:_PORT/metrics`): OTLP
 //!   over gRPC, HTTP/protobuf or HTTP/JSON with endpoint, headers, timeout, gzip and TLS (the
 //!   default feature `tls`: rustls, the platform's roots or a custom CA, mTLS);
 //! - the propagator from `OTEL_PROPAGATORS`, installed with
 //!   [`tracewire_core::propagation::install_global`];
 //! - the global `tracing` subscriber, tracer provider and meter provider.
+//!
+//! With a subscriber of your own, [`Builder::build`] returns tracewire's layers to add to it;
+//! [`Builder::with_layer`] adds yours to the one `init` builds. The spans tracewire creates
+//! carry only their semantic-convention attributes, not the bridge's location, thread and timing
+//! ones ([`Builder::tracewire_span_details`]).
 //!
 //! `OTEL_SDK_DISABLED=true` builds no provider (nothing is exported); propagation and the `fmt`
 //! layer stay. Every value that had to be ignored becomes a [`Warning`] on the guard
@@ -44,9 +51,11 @@ mod builder;
 mod config;
 mod console;
 mod env;
+mod format;
 mod guard;
 mod otlp;
 mod pipeline;
+mod prometheus;
 mod report;
 mod runtime;
 mod subscriber;
@@ -58,6 +67,7 @@ pub use config::{
     ServiceNameSource, Signal, SpanLimitsConfig,
 };
 pub use env::EnvSource;
+pub use format::LogFormat;
 pub use guard::{ShutdownReport, TelemetryGuard};
 pub use pipeline::SpanCounts;
 pub use warning::{Warning, WarningKind};

@@ -7,8 +7,8 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::Temporality;
 use tracewire_core::propagation::{PropagatorKind, PropagatorWarning};
 use tracewire_init::{
-    Compression, Config, EnvSource, ExporterKind, Protocol, SamplerConfig, ServiceNameSource,
-    Signal, Warning, WarningKind,
+    Compression, Config, EnvSource, ExporterKind, LogFormat, Protocol, SamplerConfig,
+    ServiceNameSource, Signal, Warning, WarningKind,
 };
 
 fn resolve(vars: &[(&str, &str)]) -> (Config, Vec<Warning>) {
@@ -434,11 +434,11 @@ fn unknown_unsupported_and_deprecated_exporters_warn() {
     assert_eq!(warning.value, "jaegerx");
 
     let (config, _) = resolve_warning(
-        &[("OTEL_METRICS_EXPORTER", "prometheus")],
-        "OTEL_METRICS_EXPORTER",
+        &[("OTEL_TRACES_EXPORTER", "prometheus")],
+        "OTEL_TRACES_EXPORTER",
         WarningKind::Unsupported,
     );
-    assert!(config.metrics_exporters.is_empty());
+    assert!(config.traces_exporters.is_empty());
 
     let (config, _) = resolve_warning(
         &[("OTEL_LOGS_EXPORTER", "logging")],
@@ -760,4 +760,66 @@ fn an_env_source_can_be_a_closure() {
         EnvSource::from_fn(|name| (name == "OTEL_SERVICE_NAME").then(|| "closure".to_owned()));
     let (config, _) = tracewire_init::builder().env(env).resolve();
     assert_eq!(config.service_name, "closure");
+}
+
+#[test]
+fn the_log_format_comes_from_tracewire_log_format() {
+    for (value, format) in [
+        ("full", LogFormat::Full),
+        ("Compact", LogFormat::Compact),
+        ("pretty", LogFormat::Pretty),
+        ("JSON", LogFormat::Json),
+        ("logfmt", LogFormat::Logfmt),
+    ] {
+        let (config, warnings) = resolve(&[("TRACEWIRE_LOG_FORMAT", value)]);
+        assert_eq!(config.log_format, format, "{value}");
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+    let (config, warning) = resolve_warning(
+        &[("TRACEWIRE_LOG_FORMAT", "yaml")],
+        "TRACEWIRE_LOG_FORMAT",
+        WarningKind::Unknown,
+    );
+    assert_eq!(config.log_format, LogFormat::Full);
+    assert_eq!(warning.value, "yaml");
+    let (config, _) = tracewire_init::builder()
+        .env(EnvSource::from_pairs([("TRACEWIRE_LOG_FORMAT", "json")]))
+        .log_format(LogFormat::Logfmt)
+        .resolve();
+    assert_eq!(config.log_format, LogFormat::Logfmt);
+}
+
+#[test]
+fn prometheus_serves_metrics_at_the_configured_address() {
+    let (config, warnings) = resolve(&[("OTEL_METRICS_EXPORTER", "prometheus,otlp")]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        config.metrics_exporters,
+        [ExporterKind::Prometheus, ExporterKind::Otlp]
+    );
+    assert_eq!(
+        (config.prometheus_host.as_str(), config.prometheus_port),
+        ("localhost", 9464)
+    );
+    let (config, warnings) = resolve(&[
+        ("OTEL_EXPORTER_PROMETHEUS_HOST", "0.0.0.0"),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "9100"),
+    ]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        (config.prometheus_host.as_str(), config.prometheus_port),
+        ("0.0.0.0", 9100)
+    );
+    for (port, kind) in [
+        ("65536", WarningKind::OutOfRange),
+        ("-1", WarningKind::OutOfRange),
+        ("http", WarningKind::InvalidNumber),
+    ] {
+        let (config, _) = resolve_warning(
+            &[("OTEL_EXPORTER_PROMETHEUS_PORT", port)],
+            "OTEL_EXPORTER_PROMETHEUS_PORT",
+            kind,
+        );
+        assert_eq!(config.prometheus_port, 9464, "{port}");
+    }
 }
