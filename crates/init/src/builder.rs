@@ -25,7 +25,9 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
-use crate::config::{Config, ExporterKind, Overrides, Protocol, SamplerConfig, Signal, resolve};
+use crate::config::{
+    Config, ConfiguredSampler, ExporterKind, Overrides, Protocol, SamplerConfig, Signal, resolve,
+};
 use crate::console::{Console, ConsoleOutput};
 use crate::env::EnvSource;
 use crate::format::{BoxedLayer, LogFormat};
@@ -597,9 +599,15 @@ impl Builder {
         let meter = meter_provider.meter("tracewire-init");
         let _first = duration.set(duration_histogram(&meter));
 
+        let sampler = config.sampler.build();
+        if let ConfiguredSampler::Rules(rules) = &sampler {
+            for limiter in rules.rate_limiters() {
+                limiter.observe(&meter);
+            }
+        }
         let mut tracer_builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_sampler(config.sampler.build())
+            .with_sampler(sampler)
             .with_span_limits(span_limits(config));
         let mut span_stats = Vec::new();
         for (kind, mut exporter) in pipelines.build::<opentelemetry_otlp::SpanExporter>(

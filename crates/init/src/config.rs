@@ -52,13 +52,19 @@ impl fmt::Display for Signal {
 }
 
 /// The sampler, from `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// The ratio samplers are consistent probability samplers
+/// ([`tracewire_core::sampling`]): a trace's randomness (the trace id's rightmost 7 bytes, or
+/// `ot=rv:…`) against a threshold recorded as `ot=th:…` in `tracestate`, as the OpenTelemetry
+/// specification now defines `TraceIdRatioBased`, so that services sampling at different ratios
+/// keep consistent sub-traces (opentelemetry_sdk 0.33's own ratio sampler does not).
+#[derive(Clone, Debug, PartialEq)]
 pub enum SamplerConfig {
     /// `always_on`.
     AlwaysOn,
     /// `always_off`.
     AlwaysOff,
-    /// `traceidratio` with its ratio.
+    /// `traceidratio` with its ratio: every span decides by the trace's randomness.
     TraceIdRatio(f64),
     /// `parentbased_always_on` (the default).
     ParentBasedAlwaysOn,
@@ -66,19 +72,68 @@ pub enum SamplerConfig {
     ParentBasedAlwaysOff,
     /// `parentbased_traceidratio` with its ratio.
     ParentBasedTraceIdRatio(f64),
+    /// `tracewire_rules`: rules in [the syntax of `tracewire_core::sampling`](
+    /// tracewire_core::sampling#rule-syntax), from `OTEL_TRACES_SAMPLER_ARG` or the file named by
+    /// `TRACEWIRE_SAMPLING_RULES_FILE`; spans no rule matches are kept (parent-based).
+    Rules(String),
+    /// `tracewire_rate_limited` with its rate: at most this many new traces a second,
+    /// parent-based.
+    RateLimited(f64),
 }
 
 impl SamplerConfig {
-    pub(crate) fn build(self) -> opentelemetry_sdk::trace::Sampler {
+    pub(crate) fn build(&self) -> ConfiguredSampler {
         use opentelemetry_sdk::trace::Sampler;
+        use tracewire_core::sampling::{Decision, Rule, RuleSampler};
+        let sdk = |sampler| ConfiguredSampler::Sdk(sampler);
         match self {
-            Self::AlwaysOn => Sampler::AlwaysOn,
-            Self::AlwaysOff => Sampler::AlwaysOff,
-            Self::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
-            Self::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-            Self::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+            Self::AlwaysOn => sdk(Sampler::AlwaysOn),
+            Self::AlwaysOff => sdk(Sampler::AlwaysOff),
+            Self::ParentBasedAlwaysOn => sdk(Sampler::ParentBased(Box::new(Sampler::AlwaysOn))),
+            Self::ParentBasedAlwaysOff => sdk(Sampler::ParentBased(Box::new(Sampler::AlwaysOff))),
+            Self::TraceIdRatio(ratio) => ConfiguredSampler::Rules(RuleSampler::new(
+                [Rule::new(Decision::ratio(*ratio)).ignore_parent()],
+                Decision::ratio(*ratio),
+            )),
             Self::ParentBasedTraceIdRatio(ratio) => {
-                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+                ConfiguredSampler::Rules(RuleSampler::new([], Decision::ratio(*ratio)))
+            }
+            // Validated when the configuration was read; a failure here cannot happen, and
+            // keeps the default sampler all the same.
+            Self::Rules(rules) => RuleSampler::parse(rules, Decision::Keep).map_or_else(
+                |_| sdk(Sampler::ParentBased(Box::new(Sampler::AlwaysOn))),
+                ConfiguredSampler::Rules,
+            ),
+            Self::RateLimited(per_second) => {
+                ConfiguredSampler::Rules(RuleSampler::new([], Decision::rate_limit(*per_second)))
+            }
+        }
+    }
+}
+
+/// The sampler a configuration builds: the SDK's, or tracewire's rules.
+#[derive(Clone, Debug)]
+pub(crate) enum ConfiguredSampler {
+    Sdk(opentelemetry_sdk::trace::Sampler),
+    Rules(tracewire_core::sampling::RuleSampler),
+}
+
+impl opentelemetry_sdk::trace::ShouldSample for ConfiguredSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: opentelemetry::trace::TraceId,
+        name: &str,
+        span_kind: &opentelemetry::trace::SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        match self {
+            Self::Sdk(sampler) => {
+                sampler.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+            }
+            Self::Rules(sampler) => {
+                sampler.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
             }
         }
     }
@@ -297,7 +352,7 @@ pub(crate) fn resolve(source: &EnvSource, overrides: &Overrides) -> (Config, Vec
     }
     let sdk_disabled = r.boolean("OTEL_SDK_DISABLED");
     let (service_name, service_name_source, resource_attributes) = resource(&mut r, overrides);
-    let sampler = overrides.sampler.unwrap_or_else(|| sampler(&mut r));
+    let sampler = overrides.sampler.clone().unwrap_or_else(|| sampler(&mut r));
     let span_batch = batch(&mut r, "OTEL_BSP", Duration::from_millis(5000));
     let log_batch = batch(&mut r, "OTEL_BLRP", Duration::from_millis(1000));
     let span_limits = span_limits(&mut r);
@@ -484,6 +539,10 @@ fn decode(text: &str) -> Result<String, String> {
 
 const SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 const SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+/// The file `tracewire_rules` reads when `OTEL_TRACES_SAMPLER_ARG` is unset.
+const SAMPLING_RULES_FILE: &str = "TRACEWIRE_SAMPLING_RULES_FILE";
+/// `tracewire_rate_limited` without an argument.
+const DEFAULT_TRACES_PER_SECOND: f64 = 100.0;
 
 fn sampler(r: &mut Reader<'_>) -> SamplerConfig {
     #[derive(Clone, Copy, Debug)]
@@ -494,6 +553,8 @@ fn sampler(r: &mut Reader<'_>) -> SamplerConfig {
         ParentOn,
         ParentOff,
         ParentRatio,
+        Rules,
+        RateLimited,
     }
     const NAMES: &[(&str, Name)] = &[
         ("always_on", Name::On),
@@ -502,6 +563,8 @@ fn sampler(r: &mut Reader<'_>) -> SamplerConfig {
         ("parentbased_always_on", Name::ParentOn),
         ("parentbased_always_off", Name::ParentOff),
         ("parentbased_traceidratio", Name::ParentRatio),
+        ("tracewire_rules", Name::Rules),
+        ("tracewire_rate_limited", Name::RateLimited),
     ];
     const UNSUPPORTED: &[&str] = &["jaeger_remote", "parentbased_jaeger_remote", "xray"];
     let default = SamplerConfig::ParentBasedAlwaysOn;
@@ -533,6 +596,89 @@ fn sampler(r: &mut Reader<'_>) -> SamplerConfig {
         Name::ParentOff => SamplerConfig::ParentBasedAlwaysOff,
         Name::Ratio => SamplerConfig::TraceIdRatio(ratio(r)),
         Name::ParentRatio => SamplerConfig::ParentBasedTraceIdRatio(ratio(r)),
+        Name::Rules => rules(r).map_or(default, SamplerConfig::Rules),
+        Name::RateLimited => SamplerConfig::RateLimited(traces_per_second(r)),
+    }
+}
+
+/// The rules of `tracewire_rules`, checked; `None` (after a warning per problem) when they are
+/// missing or any rule is malformed: a partial rule set could keep what a dropped rule was
+/// written to drop.
+fn rules(r: &mut Reader<'_>) -> Option<String> {
+    let fallback = "parentbased_always_on";
+    let (source, text) = match (r.string(SAMPLER_ARG), r.string(SAMPLING_RULES_FILE)) {
+        (Some(inline), _) => (SAMPLER_ARG, inline),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => (SAMPLING_RULES_FILE, text),
+            Err(error) => {
+                r.warn(
+                    SAMPLING_RULES_FILE,
+                    &path,
+                    WarningKind::Unreadable,
+                    format!("cannot read the rules: {error}"),
+                    fallback,
+                );
+                return None;
+            }
+        },
+        (None, None) => {
+            r.warn(
+                SAMPLER,
+                "tracewire_rules",
+                WarningKind::Malformed,
+                format!("no rules: set {SAMPLER_ARG} or {SAMPLING_RULES_FILE}"),
+                fallback,
+            );
+            return None;
+        }
+    };
+    match tracewire_core::sampling::RuleSampler::parse(
+        &text,
+        tracewire_core::sampling::Decision::Keep,
+    ) {
+        Ok(_) => Some(text),
+        Err(errors) => {
+            for error in errors {
+                r.warn(
+                    source,
+                    &error.rule,
+                    WarningKind::Malformed,
+                    error.to_string(),
+                    fallback,
+                );
+            }
+            None
+        }
+    }
+}
+
+fn traces_per_second(r: &mut Reader<'_>) -> f64 {
+    let default = DEFAULT_TRACES_PER_SECOND;
+    let Some(value) = r.string(SAMPLER_ARG) else {
+        return default;
+    };
+    match value.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => rate,
+        Ok(_) => {
+            r.warn(
+                SAMPLER_ARG,
+                &value,
+                WarningKind::OutOfRange,
+                "the rate must be a positive number of traces a second",
+                "100",
+            );
+            default
+        }
+        Err(_) => {
+            r.warn(
+                SAMPLER_ARG,
+                &value,
+                WarningKind::InvalidNumber,
+                "not a number",
+                "100",
+            );
+            default
+        }
     }
 }
 

@@ -823,3 +823,97 @@ fn prometheus_serves_metrics_at_the_configured_address() {
         assert_eq!(config.prometheus_port, 9464, "{port}");
     }
 }
+
+#[test]
+fn tracewire_rules_are_read_inline_or_from_a_file() {
+    let rules = "http.route=/health* => drop; * => ratio 0.1";
+    let (config, warnings) = resolve(&[
+        ("OTEL_TRACES_SAMPLER", "tracewire_rules"),
+        ("OTEL_TRACES_SAMPLER_ARG", rules),
+    ]);
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    assert_eq!(config.sampler, SamplerConfig::Rules(rules.to_owned()));
+
+    let file = std::env::temp_dir().join(format!("tracewire-rules-{}.txt", std::process::id()));
+    std::fs::write(&file, "# probes\nhttp.route=/health* => drop\n").expect("write rules");
+    let path = file.to_str().expect("UTF-8 path");
+    let (config, warnings) = resolve(&[
+        ("OTEL_TRACES_SAMPLER", "tracewire_rules"),
+        ("TRACEWIRE_SAMPLING_RULES_FILE", path),
+    ]);
+    std::fs::remove_file(&file).expect("remove rules");
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    assert_eq!(
+        config.sampler,
+        SamplerConfig::Rules("# probes\nhttp.route=/health* => drop\n".to_owned())
+    );
+}
+
+#[test]
+fn malformed_or_missing_rules_warn_and_fall_back_whole() {
+    let (config, warnings) = resolve(&[
+        ("OTEL_TRACES_SAMPLER", "tracewire_rules"),
+        (
+            "OTEL_TRACES_SAMPLER_ARG",
+            "http.route=/health* => drop; url.path=/x => sometimes; kind=sideways => keep",
+        ),
+    ]);
+    assert_eq!(config.sampler, SamplerConfig::ParentBasedAlwaysOn);
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    for warning in &warnings {
+        assert_eq!(warning.variable, "OTEL_TRACES_SAMPLER_ARG");
+        assert_eq!(warning.kind, WarningKind::Malformed);
+        assert_eq!(warning.fallback, "parentbased_always_on");
+    }
+    assert!(
+        warnings[0].to_string().contains("rule 2"),
+        "{}",
+        warnings[0]
+    );
+
+    let (config, _) = resolve_warning(
+        &[("OTEL_TRACES_SAMPLER", "tracewire_rules")],
+        "OTEL_TRACES_SAMPLER",
+        WarningKind::Malformed,
+    );
+    assert_eq!(config.sampler, SamplerConfig::ParentBasedAlwaysOn);
+    let (config, _) = resolve_warning(
+        &[
+            ("OTEL_TRACES_SAMPLER", "tracewire_rules"),
+            (
+                "TRACEWIRE_SAMPLING_RULES_FILE",
+                "/nonexistent/tracewire-rules",
+            ),
+        ],
+        "TRACEWIRE_SAMPLING_RULES_FILE",
+        WarningKind::Unreadable,
+    );
+    assert_eq!(config.sampler, SamplerConfig::ParentBasedAlwaysOn);
+}
+
+#[test]
+fn tracewire_rate_limited_reads_its_rate() {
+    let (config, warnings) = resolve(&[
+        ("OTEL_TRACES_SAMPLER", "tracewire_rate_limited"),
+        ("OTEL_TRACES_SAMPLER_ARG", "25"),
+    ]);
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    assert_eq!(config.sampler, SamplerConfig::RateLimited(25.0));
+    let (config, _) = resolve(&[("OTEL_TRACES_SAMPLER", "tracewire_rate_limited")]);
+    assert_eq!(config.sampler, SamplerConfig::RateLimited(100.0));
+    for (arg, kind) in [
+        ("0", WarningKind::OutOfRange),
+        ("lots", WarningKind::InvalidNumber),
+    ] {
+        let (config, warning) = resolve_warning(
+            &[
+                ("OTEL_TRACES_SAMPLER", "tracewire_rate_limited"),
+                ("OTEL_TRACES_SAMPLER_ARG", arg),
+            ],
+            "OTEL_TRACES_SAMPLER_ARG",
+            kind,
+        );
+        assert_eq!(config.sampler, SamplerConfig::RateLimited(100.0));
+        assert_eq!(warning.fallback, "100");
+    }
+}
