@@ -69,19 +69,33 @@ impl Threshold {
     }
 
     /// Whether a trace with `randomness` (56 bits) is kept.
+    #[inline]
     pub fn keeps(self, randomness: u64) -> bool {
         randomness >= self.0
+    }
+}
+
+impl Threshold {
+    /// Appends the `th` encoding to `out`: `0`, or the 14 hex digits without trailing zeros.
+    fn push_to(self, out: &mut String) {
+        if self.0 == 0 {
+            out.push('0');
+            return;
+        }
+        let significant = DIGITS - (self.0.trailing_zeros() / 4) as usize;
+        for index in 0..significant {
+            let digit = (self.0 >> (4 * (DIGITS - 1 - index))) & 0xf;
+            out.push(char::from_digit(digit as u32, 16).unwrap_or('0'));
+        }
     }
 }
 
 impl std::fmt::Display for Threshold {
     /// The `th` encoding: `0`, or the 14 hex digits without trailing zeros.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0 == 0 {
-            return f.write_str("0");
-        }
-        let digits = format!("{:014x}", self.0);
-        f.write_str(digits.trim_end_matches('0'))
+        let mut encoded = String::with_capacity(DIGITS);
+        self.push_to(&mut encoded);
+        f.write_str(&encoded)
     }
 }
 
@@ -110,6 +124,7 @@ pub(crate) struct OtState<'a> {
 
 impl<'a> OtState<'a> {
     /// Reads the `ot` entry of `trace_state`; invalid `th` or `rv` values read as absent.
+    #[inline]
     pub(crate) fn of(trace_state: &'a TraceState) -> Self {
         let Some(raw) = trace_state.get(OT_KEY) else {
             return Self::default();
@@ -129,6 +144,7 @@ impl<'a> OtState<'a> {
     }
 
     /// The trace's randomness: `rv`, else the rightmost 56 bits of the trace id.
+    #[inline]
     pub(crate) fn randomness_of(&self, trace_id: TraceId) -> u64 {
         self.randomness
             .unwrap_or_else(|| u128::from_be_bytes(trace_id.to_bytes()) as u64 & (MAX - 1))
@@ -144,7 +160,11 @@ impl<'a> OtState<'a> {
         if self.threshold == threshold && (threshold.is_some() || self.raw.is_none()) {
             return trace_state.clone();
         }
-        let mut value = threshold.map_or_else(String::new, |th| format!("th:{th}"));
+        let mut value = String::with_capacity(3 + DIGITS + self.raw.map_or(0, str::len));
+        if let Some(threshold) = threshold {
+            value.push_str("th:");
+            threshold.push_to(&mut value);
+        }
         for (key, sub_value) in self.raw.map(sub_keys).into_iter().flatten() {
             if key != "th" {
                 if !value.is_empty() {

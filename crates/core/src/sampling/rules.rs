@@ -342,6 +342,7 @@ impl ShouldSample for RuleSampler {
 
 /// The parent's decision, with its threshold sent on only when consistent: a sampled parent
 /// whose randomness is below its threshold did not sample by it, so the threshold is erased.
+#[inline]
 fn follow_parent(parent: &SpanContext, trace_id: TraceId) -> SamplingResult {
     let trace_state = parent.trace_state();
     let ot = OtState::of(trace_state);
@@ -364,6 +365,7 @@ fn follow_parent(parent: &SpanContext, trace_id: TraceId) -> SamplingResult {
 }
 
 /// A decision of its own: consistent for ratios (`th` set when kept), none for rate limits.
+#[inline]
 fn decide(
     decision: &Decision,
     trace_id: TraceId,
@@ -376,7 +378,8 @@ fn decide(
         Decision::Keep => (true, Some(Threshold::ALWAYS)),
         Decision::Drop => (false, None),
         Decision::Ratio(threshold) => {
-            if ot.randomness.is_none() {
+            // A new trace's id is this SDK's own (random); only a parent's may not be.
+            if parent.is_some() && ot.randomness.is_none() {
                 warn_if_randomness_is_presumed(parent_context, parent, trace_id);
             }
             (
