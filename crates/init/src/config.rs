@@ -653,62 +653,40 @@ fn rules(r: &mut Reader<'_>) -> Option<String> {
 }
 
 fn traces_per_second(r: &mut Reader<'_>) -> f64 {
-    let default = DEFAULT_TRACES_PER_SECOND;
-    let Some(value) = r.string(SAMPLER_ARG) else {
-        return default;
-    };
-    match value.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => rate,
-        Ok(_) => {
-            r.warn(
-                SAMPLER_ARG,
-                &value,
-                WarningKind::OutOfRange,
-                "the rate must be a positive number of traces a second",
-                "100",
-            );
-            default
-        }
-        Err(_) => {
-            r.warn(
-                SAMPLER_ARG,
-                &value,
-                WarningKind::InvalidNumber,
-                "not a number",
-                "100",
-            );
-            default
-        }
-    }
+    sampler_number(
+        r,
+        |rate| rate.is_finite() && rate > 0.0,
+        "the rate must be a positive number of traces a second",
+        (DEFAULT_TRACES_PER_SECOND, "100"),
+    )
 }
 
 fn ratio(r: &mut Reader<'_>) -> f64 {
+    sampler_number(
+        r,
+        |ratio| (0.0..=1.0).contains(&ratio),
+        "the ratio must be in [0, 1]",
+        (1.0, "1.0"),
+    )
+}
+
+/// `OTEL_TRACES_SAMPLER_ARG` as a number `valid` accepts; else a warning and `default`.
+fn sampler_number(
+    r: &mut Reader<'_>,
+    valid: fn(f64) -> bool,
+    out_of_range: &str,
+    (default, shown): (f64, &str),
+) -> f64 {
     let Some(value) = r.string(SAMPLER_ARG) else {
-        return 1.0;
+        return default;
     };
-    match value.parse::<f64>() {
-        Ok(ratio) if (0.0..=1.0).contains(&ratio) => ratio,
-        Ok(_) => {
-            r.warn(
-                SAMPLER_ARG,
-                &value,
-                WarningKind::OutOfRange,
-                "the ratio must be in [0, 1]",
-                "1.0",
-            );
-            1.0
-        }
-        Err(_) => {
-            r.warn(
-                SAMPLER_ARG,
-                &value,
-                WarningKind::InvalidNumber,
-                "not a number",
-                "1.0",
-            );
-            1.0
-        }
-    }
+    let (kind, reason) = match value.parse::<f64>() {
+        Ok(number) if valid(number) => return number,
+        Ok(_) => (WarningKind::OutOfRange, out_of_range),
+        Err(_) => (WarningKind::InvalidNumber, "not a number"),
+    };
+    r.warn(SAMPLER_ARG, &value, kind, reason, shown);
+    default
 }
 
 fn batch(r: &mut Reader<'_>, prefix: &str, default_delay: Duration) -> BatchSettings {

@@ -10,12 +10,11 @@
 mod common;
 
 use common::{Kafka, TIMEOUT, TOPIC, instrumentation};
-use opentelemetry_sdk::trace::Sampler;
 use rdkafka::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use tracewire_testing::TelemetryCapture;
-use tracewire_testing::w3c::hop_cases;
+use tracewire_testing::w3c::{hop_cases, service_capture};
 
 /// The values of header `name` in `message`, as text.
 fn header_values(message: &impl Message, name: &str) -> Vec<String> {
@@ -82,18 +81,14 @@ async fn run_cases(capture: &TelemetryCapture) {
     }
 }
 
-fn parent_based_capture() -> TelemetryCapture {
-    TelemetryCapture::with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-}
-
 #[tokio::test]
 async fn opentelemetry_world_sends_on_what_level_2_requires() {
-    run_cases(&parent_based_capture()).await;
+    run_cases(&service_capture()).await;
 }
 
 #[tokio::test]
 async fn tracing_world_sends_on_what_level_2_requires() {
-    let capture = parent_based_capture();
+    let capture = service_capture();
     let _dispatch = tracing::dispatcher::set_default(&capture.tracing_dispatch());
     run_cases(&capture).await;
 }

@@ -10,10 +10,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use common::*;
-use opentelemetry_sdk::trace::Sampler;
 use reqwest_middleware::ClientWithMiddleware;
 use tracewire_testing::TelemetryCapture;
-use tracewire_testing::w3c::{HopCase, hop_cases};
+use tracewire_testing::w3c::{HopCase, hop_cases, service_capture};
 
 #[derive(Clone)]
 struct Downstream {
@@ -67,18 +66,14 @@ fn assert_hop(case: &HopCase, echo: &str) {
     case.assert_sent(&echoed(echo, "traceparent"), &echoed(echo, "tracestate"));
 }
 
-fn parent_based_capture() -> TelemetryCapture {
-    TelemetryCapture::with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-}
-
 #[tokio::test]
 async fn opentelemetry_world_sends_on_what_level_2_requires() {
-    run_cases(&parent_based_capture()).await;
+    run_cases(&service_capture()).await;
 }
 
 #[tokio::test]
 async fn tracing_world_sends_on_what_level_2_requires() {
-    let capture = parent_based_capture();
+    let capture = service_capture();
     let _dispatch = tracing::dispatcher::set_default(&capture.tracing_dispatch());
     run_cases(&capture).await;
 }

@@ -6,6 +6,16 @@
 //! crate's tests. The service is expected to sample like the SDK default
 //! (`parentbased_always_on`).
 
+use opentelemetry_sdk::trace::Sampler;
+
+use crate::TelemetryCapture;
+
+/// A capture sampling like the SDK default (`parentbased_always_on`), which [`hop_cases`]
+/// expect of the service.
+pub fn service_capture() -> TelemetryCapture {
+    TelemetryCapture::with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+}
+
 /// The trace id of every incoming `traceparent` in [`hop_cases`].
 pub const INCOMING_TRACE_ID: &str = "12345678901234567890123456789012";
 

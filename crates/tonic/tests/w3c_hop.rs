@@ -12,12 +12,11 @@ use common::pb::echo_client::EchoClient;
 use common::pb::echo_server::{Echo, EchoServer};
 use common::pb::{EchoReply, EchoRequest};
 use common::*;
-use opentelemetry_sdk::trace::Sampler;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 use tracewire_testing::TelemetryCapture;
-use tracewire_testing::w3c::hop_cases;
+use tracewire_testing::w3c::{hop_cases, service_capture};
 use tracewire_tonic::ClientService;
 
 type Replies =
@@ -118,18 +117,14 @@ async fn run_cases(capture: &TelemetryCapture) {
     }
 }
 
-fn parent_based_capture() -> TelemetryCapture {
-    TelemetryCapture::with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-}
-
 #[tokio::test]
 async fn opentelemetry_world_sends_on_what_level_2_requires() {
-    run_cases(&parent_based_capture()).await;
+    run_cases(&service_capture()).await;
 }
 
 #[tokio::test]
 async fn tracing_world_sends_on_what_level_2_requires() {
-    let capture = parent_based_capture();
+    let capture = service_capture();
     let _dispatch = tracing::dispatcher::set_default(&capture.tracing_dispatch());
     run_cases(&capture).await;
 }
