@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::header::{HOST, USER_AGENT};
-use axum::http::{HeaderMap, Request, Response};
+use axum::http::{HeaderMap, HeaderValue, Request, Response};
 use opentelemetry::context::{FutureExt as _, WithContext};
 use opentelemetry::metrics::{BoundHistogram, MeterProvider as _};
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
@@ -108,32 +108,11 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let telemetry = &self.telemetry;
-        let headers = request.headers();
-        let parent = telemetry.propagator.extract(&Headers(headers));
-        let host = headers
-            .get(HOST)
-            .and_then(|host| host.to_str().ok())
-            .unwrap_or_default();
-        let (address, port) = host
-            .rsplit_once(':')
-            .map_or((host, None), |(address, port)| {
-                (address, port.parse::<i64>().ok())
-            });
-        let mut attributes = Vec::with_capacity(8);
-        attributes.push(KeyValue::new("http.request.method", "GET"));
-        attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
-        attributes.push(KeyValue::new("url.scheme", "http"));
-        attributes.push(KeyValue::new("http.route", "/users/{id}"));
-        attributes.push(KeyValue::new("server.address", address.to_owned()));
-        attributes.extend(port.map(|port| KeyValue::new("server.port", port)));
-        attributes.push(KeyValue::new("network.protocol.version", "1.1"));
-        if let Some(agent) = headers.get(USER_AGENT).and_then(|a| a.to_str().ok()) {
-            attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
-        }
+        let parent = telemetry.propagator.extract(&Headers(request.headers()));
         let span = telemetry.tracer.build_with_context(
             SpanBuilder::from_name("GET /users/{id}")
                 .with_kind(SpanKind::Server)
-                .with_attributes(attributes),
+                .with_attributes(start_attributes(&request)),
             &parent,
         );
         let cx = parent.with_span(span);
@@ -144,6 +123,36 @@ where
             started: Instant::now(),
         }
     }
+}
+
+/// What a sampler sees at span start: the request's path, host and user agent copied (the API
+/// takes owned strings), the rest `'static` for this one route.
+fn start_attributes(request: &Request<Body>) -> Vec<KeyValue> {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value: &HeaderValue| value.to_str().ok())
+    };
+    let host = header(HOST).unwrap_or_default();
+    let (address, port) = match host.rsplit_once(':') {
+        Some((address, port)) => (address, port.parse::<i64>().ok()),
+        None => (host, None),
+    };
+    let mut attributes = Vec::with_capacity(8);
+    attributes.extend([
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("url.path", request.uri().path().to_owned()),
+        KeyValue::new("url.scheme", "http"),
+        KeyValue::new("http.route", "/users/{id}"),
+        KeyValue::new("server.address", address.to_owned()),
+        KeyValue::new("network.protocol.version", "1.1"),
+    ]);
+    attributes.extend(port.map(|port| KeyValue::new("server.port", port)));
+    attributes.extend(
+        header(USER_AGENT).map(|agent| KeyValue::new("user_agent.original", agent.to_owned())),
+    );
+    attributes
 }
 
 pin_project_lite::pin_project! {
