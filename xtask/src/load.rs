@@ -94,7 +94,7 @@ const SETUPS: [Setup; 6] = [
     },
 ];
 
-/// Where the setups export to.
+/// Where the setups export to; the order of [`Collector::ALL`], which indexes the results.
 #[derive(Clone, Copy, PartialEq)]
 enum Collector {
     /// `load-sink --mode ok`: answers 200 at once.
@@ -279,8 +279,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                         .shutdown_ms
                         .map_or_else(|| "killed".to_owned(), |ms| format!("{ms:.0} ms")),
                 );
-                let column = Collector::ALL.iter().position(|c| *c == collector);
-                results[column.unwrap_or(0)][index].push(sample);
+                results[collector as usize][index].push(sample);
             }
         }
     }
