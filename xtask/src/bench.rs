@@ -142,7 +142,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         &sections,
         started.elapsed().as_secs(),
     );
-    fs::write(root.join("BENCHMARKS.md"), report).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
+    // The end-to-end section (`cargo xtask load`) is another run's: kept as it is.
+    let path = root.join("BENCHMARKS.md");
+    let existing = fs::read_to_string(&path).unwrap_or_default();
+    let report = match crate::load::section(&existing) {
+        Some(end_to_end) => crate::load::with_section(&report, end_to_end),
+        None => report,
+    };
+    fs::write(&path, report).map_err(|e| format!("BENCHMARKS.md: {e}"))?;
     eprintln!("xtask: wrote BENCHMARKS.md in {:.0?}", started.elapsed());
     if failed.is_empty() {
         Ok(())
@@ -235,15 +242,15 @@ fn measurement(benchmark_json: &Path) -> Result<Measurement, String> {
 }
 
 /// The machine the numbers belong to.
-struct Machine {
-    cores: String,
-    cpu: String,
-    load: String,
-    rustc: String,
-    date: String,
+pub(crate) struct Machine {
+    pub(crate) cores: String,
+    pub(crate) cpu: String,
+    pub(crate) load: String,
+    pub(crate) rustc: String,
+    pub(crate) date: String,
 }
 
-fn machine() -> Machine {
+pub(crate) fn machine() -> Machine {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     Machine {
         cores: output_of(&mut Command::new("nproc"))

@@ -10,12 +10,15 @@
 //! - `cargo xtask bench`: the overhead benchmarks, written to BENCHMARKS.md.
 //! - `cargo xtask instructions`: the same benchmarks as instruction counts under callgrind,
 //!   which a loaded machine does not disturb.
+//! - `cargo xtask load`: the end-to-end benchmark (release servers under load from another
+//!   process, exporting), its section of BENCHMARKS.md.
 
 mod bench;
 mod ci;
 mod deny;
 mod fixtures;
 mod instructions;
+mod load;
 mod matrix;
 mod semver;
 
@@ -41,7 +44,14 @@ tasks:
   instructions [--iterations N] BENCH..
                               instructions per iteration of each benchmark of the named benches
                               (axum, tonic, reqwest, sqlx), counted by valgrind's callgrind;
-                              written to target/xtask-instructions/report.md";
+                              written to target/xtask-instructions/report.md
+  load [--rounds N] [--secs S] [--warmup-secs S] [--smoke]
+                              the end-to-end benchmark (bench/load): each setup's release server
+                              under load from another process, exporting to a sink, a dead port
+                              and a collector that never answers; rounds interleaved (default 3),
+                              medians written to BENCHMARKS.md's end-to-end section
+                              (--smoke: one short round to the sink, checks that every setup
+                              serves and exports spans, writes nothing)";
 
 fn main() -> ExitCode {
     let mut args = env::args().skip(1);
@@ -54,6 +64,7 @@ fn main() -> ExitCode {
         Some("matrix") => matrix::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("instructions") => instructions::run(&rest),
+        Some("load") => load::run(&rest),
         Some("help" | "-h" | "--help") | None => {
             eprintln!("{USAGE}");
             Ok(())
