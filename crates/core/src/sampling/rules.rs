@@ -318,7 +318,10 @@ impl ShouldSample for RuleSampler {
         attributes: &[KeyValue],
         _links: &[Link],
     ) -> SamplingResult {
-        let parent_span = parent_context.map(|cx| cx.span());
+        // The SDK passes the (empty) current context for a root: no span to look up then.
+        let parent_span = parent_context
+            .filter(|cx| cx.has_active_span())
+            .map(|cx| cx.span());
         let parent = parent_span
             .as_ref()
             .map(|span| span.span_context())
