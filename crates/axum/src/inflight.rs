@@ -157,7 +157,7 @@ impl Inflight {
         if self.shared.response_propagation.is_enabled() {
             self.shared
                 .response_propagation
-                .write(&span.span_context(), &mut response.headers);
+                .write(span.context(), &mut response.headers);
         }
         if span.is_recording() {
             span.set_attribute(response_status_code(response.status.as_u16()));

@@ -1,7 +1,9 @@
 //! [`ResponsePropagation`]: the request's trace written into its response, for support tickets.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry::trace::SpanContext;
+use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
+use tracewire_core::propagation::TraceContextPropagator;
 
 /// The `traceresponse` header of W3C Trace Context Level 2.
 const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
@@ -58,22 +60,23 @@ impl ResponsePropagation {
         self.traceresponse || self.trace_id_header.is_some()
     }
 
-    /// Writes the configured headers for `span`, replacing any value the handler set.
-    pub(crate) fn write(&self, span: &SpanContext, headers: &mut HeaderMap) {
-        if !span.is_valid() {
+    /// Writes the configured headers for the span of `cx`, replacing any value the handler set.
+    pub(crate) fn write(&self, cx: &Context, headers: &mut HeaderMap) {
+        let span = cx.span();
+        let span_context = span.span_context();
+        if !span_context.is_valid() {
             return;
         }
-        let trace_id = span.trace_id().to_string();
-        if self.traceresponse {
-            // Sampled and random bits only: the other flags are reserved and must be sent as 0.
-            let flags = span.trace_flags().to_u8() & 0b11;
-            let value = format!("00-{trace_id}-{}-{flags:02x}", span.span_id());
-            if let Ok(value) = HeaderValue::try_from(value) {
-                headers.insert(TRACERESPONSE, value);
-            }
+        // The flags trace context sends downstream (the Level 2 random flag included); the
+        // reserved bits are always 0.
+        if self.traceresponse
+            && let Some(value) = TraceContextPropagator::new().traceparent(cx)
+            && let Ok(value) = HeaderValue::try_from(value)
+        {
+            headers.insert(TRACERESPONSE, value);
         }
         if let Some(name) = &self.trace_id_header
-            && let Ok(value) = HeaderValue::try_from(trace_id)
+            && let Ok(value) = HeaderValue::try_from(span_context.trace_id().to_string())
         {
             headers.insert(name.clone(), value);
         }
@@ -83,16 +86,16 @@ impl ResponsePropagation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-    fn span(flags: u8) -> SpanContext {
-        SpanContext::new(
+    fn span(flags: u8, remote: bool) -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
             TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
             SpanId::from(0x00f0_67aa_0ba9_02b7),
             TraceFlags::new(flags),
-            false,
+            remote,
             TraceState::NONE,
-        )
+        ))
     }
 
     #[test]
@@ -102,13 +105,25 @@ mod tests {
         ResponsePropagation::new()
             .traceresponse()
             .trace_id_header(HeaderName::from_static("x-trace-id"))
-            .write(&span(0xff), &mut headers);
+            .write(&span(0xfd, true), &mut headers);
+        assert_eq!(
+            headers["traceresponse"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert_eq!(headers["x-trace-id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(headers.get_all("x-trace-id").iter().count(), 1);
+    }
+
+    #[test]
+    fn a_trace_started_here_is_answered_with_the_random_flag() {
+        let mut headers = HeaderMap::new();
+        ResponsePropagation::new()
+            .traceresponse()
+            .write(&span(0x01, false), &mut headers);
         assert_eq!(
             headers["traceresponse"],
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"
         );
-        assert_eq!(headers["x-trace-id"], "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(headers.get_all("x-trace-id").iter().count(), 1);
     }
 
     #[test]
@@ -117,7 +132,7 @@ mod tests {
         assert!(!ResponsePropagation::new().is_enabled());
         ResponsePropagation::new()
             .traceresponse()
-            .write(&SpanContext::empty_context(), &mut headers);
+            .write(&Context::new(), &mut headers);
         assert!(headers.is_empty());
     }
 }

@@ -135,6 +135,48 @@ impl TraceContextPropagator {
     }
 }
 
+impl TraceContextPropagator {
+    /// The `traceparent` value [`inject_context`](TextMapPropagator::inject_context) sends for
+    /// `cx` (flags included), for other places that name a span in that format, such as a
+    /// `traceresponse` header; `None` when `cx` has no valid span.
+    ///
+    /// ```
+    /// use opentelemetry::{Context, trace::*};
+    /// use tracewire_core::propagation::TraceContextPropagator;
+    ///
+    /// let local = SpanContext::new(
+    ///     TraceId::from(1),
+    ///     SpanId::from(2),
+    ///     TraceFlags::SAMPLED,
+    ///     false,
+    ///     TraceState::NONE,
+    /// );
+    /// let cx = Context::new().with_remote_span_context(local);
+    /// assert_eq!(
+    ///     TraceContextPropagator::new().traceparent(&cx).as_deref(),
+    ///     Some("00-00000000000000000000000000000001-0000000000000002-03"),
+    /// );
+    /// ```
+    pub fn traceparent(&self, cx: &Context) -> Option<String> {
+        let span = cx.span();
+        let span_context = span.span_context();
+        span_context.is_valid().then(|| {
+            let flags = self.sent_flags(cx, span_context);
+            format_traceparent(span_context.trace_id(), span_context.span_id(), flags)
+        })
+    }
+
+    /// The trace flags sent for `span_context`: its own, and the random flag when the trace
+    /// arrived with it, or was started here.
+    fn sent_flags(&self, cx: &Context, span_context: &SpanContext) -> u8 {
+        let random = match RemoteTrace::of(cx, span_context.trace_id()) {
+            Some(remote) => remote.random,
+            None => self.random_local_trace_ids && !span_context.is_remote(),
+        };
+        span_context.trace_flags().to_u8() | if random { RANDOM } else { 0 }
+    }
+}
+
 impl TextMapPropagator for TraceContextPropagator {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
         let span = cx.span();
@@ -143,14 +185,13 @@ impl TextMapPropagator for TraceContextPropagator {
             return;
         }
         let remote = RemoteTrace::of(cx, span_context.trace_id());
-        let random = match remote {
-            Some(remote) => remote.random,
-            None => self.random_local_trace_ids && !span_context.is_remote(),
-        };
-        let flags = span_context.trace_flags().to_u8() | if random { RANDOM } else { 0 };
         injector.set(
             TRACEPARENT,
-            format_traceparent(span_context.trace_id(), span_context.span_id(), flags),
+            format_traceparent(
+                span_context.trace_id(),
+                span_context.span_id(),
+                self.sent_flags(cx, span_context),
+            ),
         );
         let trace_state = span_context.trace_state();
         let header = match remote.and_then(|remote| remote.tracestate.as_ref()) {
