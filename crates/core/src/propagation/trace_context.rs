@@ -161,15 +161,16 @@ impl TraceContextPropagator {
         let span = cx.span();
         let span_context = span.span_context();
         span_context.is_valid().then(|| {
-            let flags = self.sent_flags(cx, span_context);
+            let remote = RemoteTrace::of(cx, span_context.trace_id());
+            let flags = self.sent_flags(remote, span_context);
             format_traceparent(span_context.trace_id(), span_context.span_id(), flags)
         })
     }
 
     /// The trace flags sent for `span_context`: its own, and the random flag when the trace
-    /// arrived with it, or was started here.
-    fn sent_flags(&self, cx: &Context, span_context: &SpanContext) -> u8 {
-        let random = match RemoteTrace::of(cx, span_context.trace_id()) {
+    /// arrived with it (`remote`), or was started here.
+    fn sent_flags(&self, remote: Option<&RemoteTrace>, span_context: &SpanContext) -> u8 {
+        let random = match remote {
             Some(remote) => remote.random,
             None => self.random_local_trace_ids && !span_context.is_remote(),
         };
@@ -190,7 +191,7 @@ impl TextMapPropagator for TraceContextPropagator {
             format_traceparent(
                 span_context.trace_id(),
                 span_context.span_id(),
-                self.sent_flags(cx, span_context),
+                self.sent_flags(remote, span_context),
             ),
         );
         let trace_state = span_context.trace_state();
