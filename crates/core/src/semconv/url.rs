@@ -234,10 +234,11 @@ impl QueryRedaction {
             if value == REDACTED {
                 continue;
             }
-            sensitive |= self.is_sensitive_key(key);
+            let key = QueryKey::new(key);
+            sensitive |= self.is_sensitive(&key);
             if self.oauth_response {
-                code |= decoded_eq(key, "code", true);
-                state |= decoded_eq(key, "state", true);
+                code |= key.is("code", true);
+                state |= key.is("state", true);
             }
         }
         let oauth_response = code && state;
@@ -245,9 +246,9 @@ impl QueryRedaction {
             return Cow::Borrowed(query);
         }
         let redacts = |key: &str| {
-            self.is_sensitive_key(key)
-                || (oauth_response
-                    && (decoded_eq(key, "code", true) || decoded_eq(key, "state", true)))
+            let key = QueryKey::new(key);
+            self.is_sensitive(&key)
+                || (oauth_response && (key.is("code", true) || key.is("state", true)))
         };
         let mut out = String::with_capacity(query.len() + REDACTED.len());
         for segment in query.split_inclusive(['&', ';']) {
@@ -265,32 +266,45 @@ impl QueryRedaction {
         Cow::Owned(out)
     }
 
-    fn is_sensitive_key(&self, key: &str) -> bool {
+    fn is_sensitive(&self, key: &QueryKey<'_>) -> bool {
         SENSITIVE_QUERY_PARAMETERS
             .iter()
-            .any(|sensitive| decoded_eq(key, sensitive, false))
-            || self
-                .keys
-                .iter()
-                .any(|sensitive| decoded_eq(key, sensitive, true))
+            .any(|sensitive| key.is(sensitive, false))
+            || self.keys.iter().any(|sensitive| key.is(sensitive, true))
     }
 }
 
-/// Whether `raw`, percent-decoded, is `expected` (lowercase when `ignore_case`), without
-/// allocating.
-fn decoded_eq(raw: &str, expected: &str, ignore_case: bool) -> bool {
-    if !raw.contains('%') {
-        return if ignore_case {
-            raw.eq_ignore_ascii_case(expected)
-        } else {
-            raw == expected
-        };
+/// A query key as written, and whether it has percent escapes to decode (checked once, not for
+/// every name it is compared with).
+struct QueryKey<'a> {
+    raw: &'a str,
+    encoded: bool,
+}
+
+impl<'a> QueryKey<'a> {
+    fn new(raw: &'a str) -> Self {
+        Self {
+            raw,
+            encoded: raw.contains('%'),
+        }
     }
-    let decoded = percent_decode_str(raw);
-    if ignore_case {
-        decoded.map(|b| b.to_ascii_lowercase()).eq(expected.bytes())
-    } else {
-        decoded.eq(expected.bytes())
+
+    /// Whether the key, percent-decoded, is `expected` (lowercase when `ignore_case`), without
+    /// allocating.
+    fn is(&self, expected: &str, ignore_case: bool) -> bool {
+        if !self.encoded {
+            return if ignore_case {
+                self.raw.eq_ignore_ascii_case(expected)
+            } else {
+                self.raw == expected
+            };
+        }
+        let decoded = percent_decode_str(self.raw);
+        if ignore_case {
+            decoded.map(|b| b.to_ascii_lowercase()).eq(expected.bytes())
+        } else {
+            decoded.eq(expected.bytes())
+        }
     }
 }
 
@@ -616,12 +630,12 @@ mod tests {
                 let (old_key, old_value) = old.split_once('=').unwrap_or((old, ""));
                 let (new_key, new_value) = new.split_once('=').unwrap_or((new, ""));
                 proptest::prop_assert_eq!(old_key, new_key);
-                if redaction.is_sensitive_key(old_key) {
+                if redaction.is_sensitive(&QueryKey::new(old_key)) {
                     proptest::prop_assert_eq!(new_value, REDACTED);
                 } else if new_value != old_value {
                     proptest::prop_assert_eq!(new_value, REDACTED);
                     proptest::prop_assert!(
-                        ["code", "state"].iter().any(|oauth| decoded_eq(old_key, oauth, true))
+                        ["code", "state"].iter().any(|oauth| QueryKey::new(old_key).is(oauth, true))
                     );
                 }
             }
