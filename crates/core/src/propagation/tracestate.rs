@@ -11,7 +11,7 @@ use opentelemetry::trace::TraceState;
 use crate::ascii;
 
 /// The W3C limit on list members.
-pub(super) const MAX_MEMBERS: usize = 32;
+const MAX_MEMBERS: usize = 32;
 /// The combined length the specification asks every vendor to propagate at least; a header this
 /// side mutates is cut back to it.
 const MAX_HEADER_LEN: usize = 512;
@@ -158,7 +158,7 @@ fn members(header: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
 
 /// `key = ( lcalpha / DIGIT ) 0*255( keychar )`, with
 /// `keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`.
-pub(super) fn valid_key(key: &str) -> bool {
+fn valid_key(key: &str) -> bool {
     let mut bytes = key.bytes();
     key.len() <= 256
         && bytes
@@ -172,7 +172,7 @@ pub(super) fn valid_key(key: &str) -> bool {
 }
 
 /// 1 to 256 printable ASCII characters other than `,` and `=`, not ending in a space.
-pub(super) fn valid_value(value: &str) -> bool {
+fn valid_value(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 256
         && !value.ends_with(' ')

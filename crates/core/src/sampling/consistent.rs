@@ -13,7 +13,7 @@ const MAX: u64 = 1 << 56;
 /// Hex digits of a 56-bit value.
 const DIGITS: usize = 14;
 /// The `tracestate` key OpenTelemetry owns.
-pub(crate) const OT_KEY: &str = "ot";
+const OT_KEY: &str = "ot";
 /// The hex digits kept when a probability becomes a threshold, as the specification recommends
 /// (more for probabilities near zero, so that their leading `f` digits do not eat the precision).
 const PRECISION: u32 = 4;
